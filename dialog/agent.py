@@ -1,0 +1,203 @@
+"""The Agent wires the stages of a turn together; each stage does one job (see `dialog.turn`).
+
+respond(): validate -> lock user -> load state (new session after idle) -> understand -> decide ->
+handle (fallbacks on decline or error) -> update state -> save atomically -> unlock -> Reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dialog.chat.core import CoreChat, GeneratorScoreRanker
+from dialog.chat.editorial import EditorialHandler, EditorialResponses
+from dialog.errors import Busy, DialogError, MessageTooLong
+from dialog.policy import HierarchicalPolicy
+from dialog.runtime.services import Services
+from dialog.settings import Settings
+from dialog.state.model import DialogueState
+from dialog.state.store import ConcurrentUpdate, StateStore
+from dialog.state.update import StateUpdater
+from dialog.turn import (
+    CHITCHAT,
+    EDITORIAL,
+    KBQA,
+    Handler,
+    HandlerResult,
+    Policy,
+    Reply,
+    Turn,
+    UnderstandingStage,
+)
+from dialog.understanding import default_stages, detect_language
+from knowledge.kbqa import KbqaHandler
+from skills.handler import SkillHandler
+from skills.registry import SkillRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One line of `dialog doctor`: a part of the agent and what it runs on."""
+
+    name: str
+    detail: str
+
+
+class Agent:
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services,
+        *,
+        stages: Sequence[UnderstandingStage],
+        policy: Policy,
+        handlers: dict[str, Handler],
+        editorial: EditorialResponses,
+        skills: SkillRegistry,
+    ) -> None:
+        self.settings = settings
+        self.services = services
+        self.store = StateStore(services.redis, settings)
+        self.stages = list(stages)
+        self.policy = policy
+        self.handlers = handlers
+        self.editorial = editorial
+        self.skills = skills
+        self.updater = StateUpdater(settings.history_max_turns)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, skills: SkillRegistry | None = None) -> Agent:
+        """The default agent: embedded or configured services, discovered skills, shipped data."""
+        settings = settings or Settings()
+        services = Services.connect(settings)
+        skills = skills if skills is not None else SkillRegistry.discover()
+        editorial = EditorialResponses.load()
+        return cls(
+            settings,
+            services,
+            stages=default_stages(),
+            policy=HierarchicalPolicy(skills, settings.skill_threshold),
+            handlers={
+                "skill": SkillHandler(skills),
+                KBQA: KbqaHandler([]),
+                CHITCHAT: CoreChat([], GeneratorScoreRanker(), settings.chat_threshold),
+                EDITORIAL: EditorialHandler(editorial),
+            },
+            editorial=editorial,
+            skills=skills,
+        )
+
+    # ------------------------------------------------------------------ turns
+
+    def respond(self, user_id: str, text: str, channel: str = "api") -> Reply:
+        self.store.validate_user_id(user_id)
+        text = text if isinstance(text, str) else ""
+        language = detect_language(text[: self.settings.max_message_chars])
+        if len(text) > self.settings.max_message_chars:
+            raise MessageTooLong(self.editorial.pick("too_long", language, limit=self.settings.max_message_chars))
+        if not text.strip():
+            return Reply(text=self.editorial.pick("empty", language), route=EDITORIAL, session_id="")
+
+        with self.store.locked(user_id):
+            now = time.time()
+            state = self.store.load(user_id, now)
+            closed = state.start_new_session(now) if state.is_idle(now, self.settings.session_idle_timeout_s) else None
+            turn = Turn(user_id, channel, text, state, now)
+            result = self._run(turn)
+            state = turn.state  # a failed handler may have swapped in its rolled-back snapshot
+            with turn.trace.timed("save"):
+                try:
+                    self.store.save(state, closed)
+                except ConcurrentUpdate as error:
+                    raise Busy("Your conversation changed while I was answering; please send that again.") from error
+        return Reply(
+            text=result.text,
+            route=result.route,
+            session_id=state.session.id,
+            intent=turn.nlu.intent,
+            emotion=turn.nlu.emotion,
+            trace=turn.trace.to_dict(),
+        )
+
+    def _run(self, turn: Turn) -> HandlerResult:
+        for stage in self.stages:
+            with turn.trace.timed(f"understand.{stage.name}"):
+                stage(turn)
+        turn.trace.record("understanding", turn.nlu.model_dump())
+        with turn.trace.timed("policy"):
+            decision = self.policy.decide(turn)
+        turn.trace.record("decision", {"route": decision.route, "reason": decision.reason,
+                                       "fallbacks": list(decision.fallbacks)})
+        result = self._handle(turn, decision.routes)
+        with turn.trace.timed("update"):
+            self.updater.apply(turn, result)
+        return result
+
+    def _handle(self, turn: Turn, routes: Sequence[str]) -> HandlerResult:
+        """Try each route in order; a handler that declines or fails passes the turn on.
+
+        A failing handler's changes to the state are rolled back, so they are never saved.
+        """
+        tried: list[dict[str, str]] = []
+        turn.trace.record("handlers", tried)
+        for route in routes:
+            handler = self.handlers.get(route.split(":", 1)[0])
+            if handler is None:
+                continue
+            snapshot = turn.state.model_copy(deep=True)
+            try:
+                with turn.trace.timed(f"handle.{route}"):
+                    result = handler.handle(turn, route)
+            except Exception as error:
+                log.exception("handler for route %s failed", route)
+                turn.state = snapshot
+                tried.append({"route": route, "outcome": f"error: {type(error).__name__}: {error}"})
+                continue
+            tried.append({"route": route, "outcome": "answered" if result else "declined"})
+            if result is not None:
+                return result
+        return HandlerResult(self.editorial.pick("error", turn.nlu.language), EDITORIAL)
+
+    # ------------------------------------------------------------------ state access
+
+    def state(self, user_id: str) -> DialogueState:
+        self.store.validate_user_id(user_id)
+        return self.store.load(user_id, time.time())
+
+    def reset(self, user_id: str) -> DialogueState:
+        """Start a new session now (the profile stays)."""
+        self.store.validate_user_id(user_id)
+        with self.store.locked(user_id):
+            now = time.time()
+            state = self.store.load(user_id, now)
+            closed = state.start_new_session(now)
+            self.store.save(state, closed)
+        return state
+
+    def forget(self, user_id: str) -> None:
+        """Delete everything stored about the user."""
+        self.store.validate_user_id(user_id)
+        with self.store.locked(user_id):
+            self.store.delete(user_id)
+
+    # ------------------------------------------------------------------ introspection
+
+    def describe(self) -> list[Component]:
+        skills = ", ".join(skill.name for skill in self.skills) or "none installed"
+        chat = self.handlers.get(CHITCHAT)
+        generators = ", ".join(g.name for g in getattr(chat, "generators", [])) or "none (editorial only)"
+        return [
+            Component("understanding", ", ".join(stage.name for stage in self.stages)),
+            Component("skills", skills),
+            Component("core chat generators", generators),
+        ]
+
+    def close(self) -> None:
+        self.services.close()
+
+
+__all__ = ["Agent", "Component", "DialogError", "Reply"]

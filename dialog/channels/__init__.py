@@ -1,0 +1,1 @@
+"""Channels: the terminal REPL, the JSON API and (later) the WeChat webhook."""

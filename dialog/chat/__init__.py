@@ -1,0 +1,1 @@
+"""Core chat: candidate generators, ranking, selection and editorial responses."""

@@ -1,0 +1,208 @@
+"""The `dialog` command line (typer). A failure prints one sentence and exits non-zero."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dialog.errors import DialogError, InvalidInput
+from dialog.runtime.embedded import EmbeddedServer
+from dialog.settings import Settings, config_file
+
+app = typer.Typer(help="A bilingual dialogue agent: chat, knowledge QA and skills.", no_args_is_help=True)
+server_app = typer.Typer(help="The embedded Redis+FalkorDB server of the data dir.", no_args_is_help=True)
+config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+app.add_typer(config_app, name="config")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a DialogError as its one sentence (exit 2 for bad input, 1 otherwise)."""
+    try:
+        yield
+    except DialogError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2 if isinstance(error, InvalidInput) else 1) from None
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as error:  # pydantic's ValidationError: name the bad setting, no traceback
+        err.print(f"[red]Invalid settings: {error}[/red]")
+        raise typer.Exit(2) from None
+
+
+def log_to_file(settings: Settings) -> None:
+    """Tracebacks go to `<home>/logs/dialog.log`, never onto the user's screen."""
+    path = settings.home / "logs" / "dialog.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=path, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def make_agent(settings: Settings):  # type: ignore[no-untyped-def]
+    from dialog.agent import Agent  # imported late: `dialog config show` needs none of it
+
+    return Agent.from_settings(settings)
+
+
+UserOption = Annotated[str, typer.Option("--user", "-u", help="User id.")]
+
+
+@app.command()
+def chat(user: UserOption = "local") -> None:
+    """Chat in the terminal (REPL)."""
+    from dialog.channels.repl import Repl, lines_from_pipe, lines_from_terminal
+
+    settings = load_settings()
+    log_to_file(settings)
+    with user_errors():
+        agent = make_agent(settings)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    lines = lines_from_terminal(settings.home / "repl_history") if interactive else lines_from_pipe()
+    console = Console(highlight=False, no_color=not interactive)
+    try:
+        Repl(agent, user, console).run(lines)
+    finally:
+        agent.close()
+
+
+@app.command()
+def ask(
+    text: Annotated[str, typer.Argument(help="The message.")],
+    user: UserOption = "local",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full reply as JSON.")] = False,
+) -> None:
+    """Send one message and print the reply."""
+    settings = load_settings()
+    log_to_file(settings)
+    with user_errors():
+        agent = make_agent(settings)
+        try:
+            reply = agent.respond(user, text, channel="cli")
+        finally:
+            agent.close()
+    if as_json:
+        print(json.dumps(reply.model_dump(), ensure_ascii=False, indent=2))
+    else:
+        print(reply.text)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: settings).")] = None,
+) -> None:
+    """Serve the HTTP API (POST /v1/chat, GET /healthz)."""
+    import uvicorn
+
+    settings = load_settings()
+    with user_errors():
+        if settings.embedded:  # start it once here, before the workers race for it
+            EmbeddedServer(settings.home).ensure_running()
+    uvicorn.run(
+        "dialog.channels.http:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        workers=workers or settings.workers,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start the embedded server (or report the one running)."""
+    settings = load_settings()
+    with user_errors():
+        status = EmbeddedServer(settings.home).ensure_running()
+    out.print(f"running: pid {status.pid}, socket {status.socket}")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the embedded server cleanly (its append-only file is flushed)."""
+    settings = load_settings()
+    with user_errors():
+        stopped = EmbeddedServer(settings.home).stop()
+    out.print("stopped" if stopped else "not running")
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Is the embedded server running?"""
+    settings = load_settings()
+    status = EmbeddedServer(settings.home).status()
+    if status.running:
+        out.print(
+            f"running: pid {status.pid}, socket {status.socket}, Redis {status.version}, "
+            f"graph module {'loaded' if status.graph_module else 'MISSING'}, "
+            f"up {status.uptime_s}s, memory {status.used_memory}"
+        )
+    else:
+        note = " (stale pid file from a crash; the next start clears it)" if status.stale_pid_file else ""
+        out.print(f"not running{note}")
+        raise typer.Exit(3)
+
+
+@config_app.command("show")
+def config_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the effective settings, secrets masked."""
+    values = load_settings().masked()
+    if as_json:
+        print(json.dumps(values, ensure_ascii=False, indent=2))
+        return
+    source = config_file()
+    table = Table("setting", "env", "value", title=f"config file: {source or 'none'}")
+    for name, value in values.items():
+        table.add_row(name, f"DIALOG_{name.upper()}", "" if value is None else str(value))
+    out.print(table)
+
+
+@app.command()
+def doctor() -> None:
+    """Which services and models are in use, and whether each answers."""
+    from dialog.doctor import run_checks
+
+    settings = load_settings()
+    table = Table("part", "in use", "status")
+    healthy = True
+    for check in run_checks(settings):
+        healthy &= check.ok
+        table.add_row(check.part, check.in_use, f"[green]{check.status}[/green]" if check.ok else f"[red]{check.status}[/red]")
+    out.print(table)
+    if not healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def setup() -> None:
+    """Prepare what the default agent needs (idempotent); `make chat` runs it."""
+    from dialog.doctor import run_checks
+
+    settings = load_settings()
+    with user_errors():
+        if settings.embedded:
+            status = EmbeddedServer(settings.home).ensure_running()
+            out.print(f"embedded server: running (pid {status.pid})")
+    failures = [check for check in run_checks(settings) if not check.ok]
+    for check in failures:
+        err.print(f"[red]{check.part}: {check.status}[/red]")
+    if failures:
+        raise typer.Exit(1)
+    out.print("ready")

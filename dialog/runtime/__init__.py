@@ -1,0 +1,1 @@
+"""Runtime: the embedded Redis+FalkorDB server and connections to configured services."""

@@ -1,0 +1,1 @@
+"""Knowledge: graph store backends, importers, entity linking, KBQA and verbalisation."""

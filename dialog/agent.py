@@ -98,14 +98,20 @@ class Agent:
         text = text if isinstance(text, str) else ""
         language = detect_language(text[: self.settings.max_message_chars])
         if len(text) > self.settings.max_message_chars:
-            raise MessageTooLong(self.editorial.pick("too_long", language, limit=self.settings.max_message_chars))
+            raise MessageTooLong(
+                self.editorial.pick("too_long", language, limit=self.settings.max_message_chars)
+            )
         if not text.strip():
             return Reply(text=self.editorial.pick("empty", language), route=EDITORIAL, session_id="")
 
         with self.store.locked(user_id):
             now = time.time()
             state = self.store.load(user_id, now)
-            closed = state.start_new_session(now) if state.is_idle(now, self.settings.session_idle_timeout_s) else None
+            closed = (
+                state.start_new_session(now)
+                if state.is_idle(now, self.settings.session_idle_timeout_s)
+                else None
+            )
             turn = Turn(user_id, channel, text, state, now)
             result = self._run(turn)
             state = turn.state  # a failed handler may have swapped in its rolled-back snapshot
@@ -113,7 +119,9 @@ class Agent:
                 try:
                     self.store.save(state, closed)
                 except ConcurrentUpdate as error:
-                    raise Busy("Your conversation changed while I was answering; please send that again.") from error
+                    raise Busy(
+                        "Your conversation changed while I was answering; please send that again."
+                    ) from error
         return Reply(
             text=result.text,
             route=result.route,
@@ -130,8 +138,10 @@ class Agent:
         turn.trace.record("understanding", turn.nlu.model_dump())
         with turn.trace.timed("policy"):
             decision = self.policy.decide(turn)
-        turn.trace.record("decision", {"route": decision.route, "reason": decision.reason,
-                                       "fallbacks": list(decision.fallbacks)})
+        turn.trace.record(
+            "decision",
+            {"route": decision.route, "reason": decision.reason, "fallbacks": list(decision.fallbacks)},
+        )
         result = self._handle(turn, decision.routes)
         with turn.trace.timed("update"):
             self.updater.apply(turn, result)

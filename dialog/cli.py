@@ -24,7 +24,7 @@ app.add_typer(server_app, name="server")
 app.add_typer(config_app, name="config")
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -184,7 +184,11 @@ def doctor() -> None:
     healthy = True
     for check in run_checks(settings):
         healthy &= check.ok
-        table.add_row(check.part, check.in_use, f"[green]{check.status}[/green]" if check.ok else f"[red]{check.status}[/red]")
+        table.add_row(
+            check.part,
+            check.in_use,
+            f"[green]{check.status}[/green]" if check.ok else f"[red]{check.status}[/red]",
+        )
     out.print(table)
     if not healthy:
         raise typer.Exit(1)

@@ -25,7 +25,9 @@ def run_checks(settings: Settings) -> list[Check]:
         server = EmbeddedServer(settings.home)
         try:
             status = server.ensure_running()
-            checks.append(Check("embedded server", str(server.socket), f"pid {status.pid}, up {status.uptime_s}s", True))
+            checks.append(
+                Check("embedded server", str(server.socket), f"pid {status.pid}, up {status.uptime_s}s", True)
+            )
         except DialogError as error:
             return [Check("embedded server", str(server.socket), str(error), False)]
     services = Services.connect(settings)

@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     )
 
     # --- where things live
-    home: Path = Field(default_factory=default_home, description="Data dir: embedded server, indexes, models.")
+    home: Path = Field(
+        default_factory=default_home, description="Data dir: embedded server, indexes, models."
+    )
 
     # --- services; none set means the embedded Redis+FalkorDB server in `home`
     redis_url: str | None = Field(None, description="Redis URL (redis://, rediss://, unix://).")

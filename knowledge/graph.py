@@ -58,14 +58,18 @@ class FalkorDBStore:
                 socket_connect_timeout=timeout_s,
             )
         else:
-            client = falkordb.FalkorDB.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+            client = falkordb.FalkorDB.from_url(
+                url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            )
         return cls(client, graph_name, where=url)
 
     def query(self, cypher: str, params: Params = None) -> list[dict[str, Any]]:
         try:
             result = self._graph.query(cypher, dict(params or {}))
         except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
-            raise ServiceUnavailable(f"The knowledge graph (FalkorDB at {self.where}) is not reachable.") from error
+            raise ServiceUnavailable(
+                f"The knowledge graph (FalkorDB at {self.where}) is not reachable."
+            ) from error
         names = [column[1] for column in result.header]
         return [dict(zip(names, map(_plain, row), strict=True)) for row in result.result_set]
 
@@ -73,7 +77,9 @@ class FalkorDBStore:
         try:
             modules = self._db.connection.module_list()
         except (redis.RedisError, OSError) as error:
-            raise ServiceUnavailable(f"The knowledge graph (FalkorDB at {self.where}) is not reachable.") from error
+            raise ServiceUnavailable(
+                f"The knowledge graph (FalkorDB at {self.where}) is not reachable."
+            ) from error
         versions = {module["name"]: module["ver"] for module in modules}
         if "graph" not in versions:
             raise ServiceUnavailable(f"The server at {self.where} answers but has no FalkorDB graph module.")
@@ -100,14 +106,18 @@ class Neo4jStore:
                 cypher, parameters_=dict(params or {}), database_=self._database
             )
         except (self._neo4j.exceptions.ServiceUnavailable, OSError) as error:
-            raise ServiceUnavailable(f"The knowledge graph (Neo4j at {self.where}) is not reachable.") from error
+            raise ServiceUnavailable(
+                f"The knowledge graph (Neo4j at {self.where}) is not reachable."
+            ) from error
         return [{key: _plain_neo4j(value) for key, value in record.items()} for record in records]
 
     def ping(self) -> str:
         try:
             info = self._driver.get_server_info()
         except (self._neo4j.exceptions.Neo4jError, self._neo4j.exceptions.DriverError, OSError) as error:
-            raise ServiceUnavailable(f"The knowledge graph (Neo4j at {self.where}) is not reachable.") from error
+            raise ServiceUnavailable(
+                f"The knowledge graph (Neo4j at {self.where}) is not reachable."
+            ) from error
         return f"{info.agent} at {info.address}"
 
     def close(self) -> None:

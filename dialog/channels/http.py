@@ -4,8 +4,6 @@ Handlers are plain `def`s: FastAPI runs them in its thread pool, and the per-use
 serialises one user's turns across threads and worker processes.
 """
 
-from __future__ import annotations
-
 import contextlib
 import logging
 import secrets
@@ -114,13 +112,16 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
     @app.get("/healthz")
     def healthz(agent: AgentDep) -> JSONResponse:
         checks: dict[str, str] = {}
-        for name, probe in (("redis", agent.services.redis.ping), ("graph", agent.services.graph.ping)):
+        probes = {"redis": lambda: agent.services.redis.ping(), "graph": lambda: agent.services.graph.ping()}
+        for name, probe in probes.items():
             try:
                 probe()
                 checks[name] = "ok"
             except Exception as error:  # a probe reports, it never raises
                 checks[name] = f"down: {error}"
         healthy = all(value == "ok" for value in checks.values())
-        return JSONResponse({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
+        )
 
     return app

@@ -57,7 +57,9 @@ class Repl:
         }
 
     def run(self, lines: Iterator[str]) -> None:
-        self.console.print("[bold]dialog[/bold] — chat in English or 中文. /help for commands, /quit to leave.")
+        self.console.print(
+            "[bold]dialog[/bold] — chat in English or 中文. /help for commands, /quit to leave."
+        )
         try:
             for line in lines:
                 if not self.step(line):

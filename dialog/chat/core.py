@@ -39,9 +39,7 @@ class GeneratorScoreRanker:
 
 
 class CoreChat:
-    def __init__(
-        self, generators: Sequence[CandidateGenerator], ranker: Ranker, threshold: float
-    ) -> None:
+    def __init__(self, generators: Sequence[CandidateGenerator], ranker: Ranker, threshold: float) -> None:
         self.generators = list(generators)
         self.ranker = ranker
         self.threshold = threshold
@@ -53,9 +51,7 @@ class CoreChat:
                 candidates.extend(generator.candidates(turn))
         scores = self.ranker.score(turn, candidates) if candidates else []
         ranked = sorted(zip(scores, candidates, strict=True), key=lambda pair: -pair[0])
-        turn.trace.record(
-            "candidates", [{**c.model_dump(), "rank_score": round(s, 4)} for s, c in ranked]
-        )
+        turn.trace.record("candidates", [{**c.model_dump(), "rank_score": round(s, 4)} for s, c in ranked])
         last = turn.state.last_bot_reply()
         for score, candidate in ranked:
             if score >= self.threshold and candidate.text != last:

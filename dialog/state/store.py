@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 MAX_SESSION_SUMMARIES = 1000
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 
-# KEYS: state hash, sessions list. ARGV: expected revision, new revision, state json, summary json, max summaries.
+# KEYS: state hash, sessions list.
+# ARGV: expected revision, new revision, state json, summary json (or ''), max summaries kept.
 _SAVE_SCRIPT = """
 local current = redis.call('HGET', KEYS[1], 'rev') or '0'
 if current ~= ARGV[1] then return 0 end

@@ -26,7 +26,9 @@ class StateUpdater:
             self.max_history,
         )
         if nlu.emotion.confidence > 0:
-            state.record_emotion(EmotionPoint(at=turn.now, label=nlu.emotion.label, polarity=nlu.emotion.polarity))
+            state.record_emotion(
+                EmotionPoint(at=turn.now, label=nlu.emotion.label, polarity=nlu.emotion.polarity)
+            )
         if nlu.entities:
             state.remember_entities([EntityRef(id=e.id, name=e.name, type=e.type) for e in nlu.entities])
         state.profile.update(nlu.profile_facts)

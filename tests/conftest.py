@@ -1,0 +1,115 @@
+"""Fixtures: a real embedded Redis+FalkorDB server in a temporary data dir, and agents on it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+# The suite must not pick up a developer's own configuration.
+for name in [key for key in os.environ if key.startswith("DIALOG_")]:
+    del os.environ[name]
+
+from dialog.agent import Agent  # noqa: E402
+from dialog.runtime.embedded import EmbeddedServer  # noqa: E402
+from dialog.settings import Settings  # noqa: E402
+from skills.registry import SkillRegistry  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("home")
+    yield path
+    EmbeddedServer(path).stop()
+
+
+@pytest.fixture(scope="session")
+def settings(home: Path) -> Settings:
+    return Settings(home=home)
+
+
+@pytest.fixture(scope="session")
+def agent(settings: Settings) -> Iterator[Agent]:
+    built = Agent.from_settings(settings, skills=SkillRegistry())
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def user_id() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def own_home(tmp_path: Path) -> Iterator[Path]:
+    """A data dir with its own embedded server, for tests that stop or crash it."""
+    yield tmp_path
+    EmbeddedServer(tmp_path).stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_dialog(
+    *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "dialog"), *args], env={**os.environ, **env}, input=input,
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+class ServeProcess:
+    """`dialog serve` in a subprocess, reached over a real socket."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [str(BIN / "dialog"), "serve", "--port", str(self.port)],
+            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"dialog serve exited: {self.process.stdout.read() if self.process.stdout else ''}"
+                )
+            try:
+                httpx.get(f"{self.url}/openapi.json", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("dialog serve did not start")
+
+    def stop(self) -> str:
+        self.process.terminate()
+        output, _ = self.process.communicate(timeout=30)
+        return output
+
+
+@pytest.fixture
+def serve(home: Path) -> Iterator[callable]:
+    started: list[ServeProcess] = []
+
+    def start(**env: str) -> ServeProcess:
+        process = ServeProcess({"DIALOG_HOME": str(home), **env})
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

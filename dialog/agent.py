@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dialog.chat.core import CoreChat, GeneratorScoreRanker
+from dialog.chat import build_core_chat
 from dialog.chat.editorial import EditorialHandler, EditorialResponses
 from dialog.errors import Busy, DialogError, MessageTooLong
 from dialog.policy import HierarchicalPolicy
@@ -32,7 +32,7 @@ from dialog.turn import (
     UnderstandingStage,
 )
 from dialog.understanding import default_stages, detect_language
-from knowledge.kbqa import KbqaHandler
+from knowledge import build_knowledge
 from skills.handler import SkillHandler
 from skills.registry import SkillRegistry
 
@@ -75,16 +75,17 @@ class Agent:
         settings = settings or Settings()
         services = Services.connect(settings)
         skills = skills if skills is not None else SkillRegistry.discover()
+        knowledge = build_knowledge(settings, services)
         editorial = EditorialResponses.load()
         return cls(
             settings,
             services,
-            stages=default_stages(),
+            stages=default_stages(settings, services, skills, knowledge),
             policy=HierarchicalPolicy(skills, settings.skill_threshold),
             handlers={
                 "skill": SkillHandler(skills),
-                KBQA: KbqaHandler([]),
-                CHITCHAT: CoreChat([], GeneratorScoreRanker(), settings.chat_threshold),
+                KBQA: knowledge.kbqa,
+                CHITCHAT: build_core_chat(settings, services, knowledge),
                 EDITORIAL: EditorialHandler(editorial),
             },
             editorial=editorial,

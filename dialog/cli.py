@@ -198,12 +198,21 @@ def doctor() -> None:
 def setup() -> None:
     """Prepare what the default agent needs (idempotent); `make chat` runs it."""
     from dialog.doctor import run_checks
+    from dialog.runtime.services import Services
+    from dialog.setup import setup_steps
 
     settings = load_settings()
+    log_to_file(settings)
     with user_errors():
-        if settings.embedded:
-            status = EmbeddedServer(settings.home).ensure_running()
-            out.print(f"embedded server: running (pid {status.pid})")
+        services = Services.connect(settings)
+        try:
+            for step in setup_steps():
+                if step.ready(settings, services):
+                    out.print(f"{step.name}: ready")
+                else:
+                    out.print(f"{step.name}: {step.run(settings, services)}")
+        finally:
+            services.close()
     failures = [check for check in run_checks(settings) if not check.ok]
     for check in failures:
         err.print(f"[red]{check.part}: {check.status}[/red]")

@@ -15,9 +15,8 @@ from redis.cluster import RedisCluster
 
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.settings import Settings, mask_url_password
+from dialog.state.store import RedisClient
 from knowledge.graph import FalkorDBStore, GraphStore, Neo4jStore
-
-RedisClient = redis.Redis | RedisCluster
 
 
 @dataclass

@@ -15,14 +15,15 @@ from urllib.parse import quote
 
 import redis
 from pydantic import ValidationError
+from redis.cluster import RedisCluster
 
 from dialog.errors import Busy, InvalidInput, ServiceUnavailable
-from dialog.runtime.services import RedisClient
 from dialog.settings import Settings
 from dialog.state.model import SCHEMA_VERSION, DialogueState, SessionSummary
 
 log = logging.getLogger(__name__)
 
+RedisClient = redis.Redis | RedisCluster
 MAX_SESSION_SUMMARIES = 1000
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 

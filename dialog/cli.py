@@ -20,8 +20,11 @@ from dialog.settings import Settings, config_file
 app = typer.Typer(help="A bilingual dialogue agent: chat, knowledge QA and skills.", no_args_is_help=True)
 server_app = typer.Typer(help="The embedded Redis+FalkorDB server of the data dir.", no_args_is_help=True)
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+train_app = typer.Typer(help="Train the models the agent uses.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(config_app, name="config")
+# Commands of other packages register themselves below (one line each), e.g.
+#   app.add_typer(kg_app, name="kg") and train_app.command("ranker")(train_ranker).
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

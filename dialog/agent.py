@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from dialog.chat import build_core_chat
 from dialog.chat.editorial import EditorialHandler, EditorialResponses
 from dialog.errors import Busy, DialogError, MessageTooLong
-from dialog.policy import HierarchicalPolicy
+from dialog.policy import MEMORY, HierarchicalPolicy
 from dialog.runtime.services import Services
 from dialog.settings import Settings
 from dialog.state.model import DialogueState
 from dialog.state.store import ConcurrentUpdate, StateStore
 from dialog.state.update import StateUpdater
+from dialog.topic import build_topic_manager
 from dialog.turn import (
     CHITCHAT,
     EDITORIAL,
     KBQA,
+    TOPIC,
     Handler,
     HandlerResult,
     Policy,
@@ -32,7 +34,9 @@ from dialog.turn import (
     UnderstandingStage,
 )
 from dialog.understanding import default_stages, detect_language
+from dialog.understanding.profile import MemoryHandler
 from knowledge import build_knowledge
+from skills.api import SkillContext
 from skills.handler import SkillHandler
 from skills.registry import SkillRegistry
 
@@ -74,18 +78,21 @@ class Agent:
         """The default agent: embedded or configured services, discovered skills, shipped data."""
         settings = settings or Settings()
         services = Services.connect(settings)
-        skills = skills if skills is not None else SkillRegistry.discover()
+        skills = skills if skills is not None else SkillRegistry.discover(settings)
+        skills.bind(SkillContext(settings, services))  # each skill gets settings and services
         knowledge = build_knowledge(settings, services)
         editorial = EditorialResponses.load()
         return cls(
             settings,
             services,
             stages=default_stages(settings, services, skills, knowledge),
-            policy=HierarchicalPolicy(skills, settings.skill_threshold),
+            policy=HierarchicalPolicy(skills, settings.skill_threshold, settings.knowledge_threshold),
             handlers={
                 "skill": SkillHandler(skills),
                 KBQA: knowledge.kbqa,
                 CHITCHAT: build_core_chat(settings, services, knowledge),
+                MEMORY: MemoryHandler(),
+                TOPIC: build_topic_manager(services),
                 EDITORIAL: EditorialHandler(editorial),
             },
             editorial=editorial,
@@ -189,6 +196,15 @@ class Agent:
             self.store.save(state, closed)
         return state
 
+    def forget_profile(self, user_id: str) -> DialogueState:
+        """Delete what the user told about themself (name, likes, ...); the conversation stays."""
+        self.store.validate_user_id(user_id)
+        with self.store.locked(user_id):
+            state = self.store.load(user_id, time.time())
+            state.profile = {}
+            self.store.save(state)
+        return state
+
     def forget(self, user_id: str) -> None:
         """Delete everything stored about the user."""
         self.store.validate_user_id(user_id)
@@ -205,6 +221,7 @@ class Agent:
             Component("understanding", ", ".join(stage.name for stage in self.stages)),
             Component("skills", skills),
             Component("core chat generators", generators),
+            Component("core chat ranker", getattr(getattr(chat, "ranker", None), "name", "none")),
         ]
 
     def close(self) -> None:

@@ -13,9 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dialog.chat.cli import index_app, train_generator, train_ranker
 from dialog.errors import DialogError, InvalidInput
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.settings import Settings, config_file
+from knowledge.cli import kg_app
+from skills.cli import skill_app, skills_app
 
 app = typer.Typer(help="A bilingual dialogue agent: chat, knowledge QA and skills.", no_args_is_help=True)
 server_app = typer.Typer(help="The embedded Redis+FalkorDB server of the data dir.", no_args_is_help=True)
@@ -23,8 +26,15 @@ config_app = typer.Typer(help="Settings.", no_args_is_help=True)
 train_app = typer.Typer(help="Train the models the agent uses.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(config_app, name="config")
+app.add_typer(train_app, name="train")
 # Commands of other packages register themselves below (one line each), e.g.
 #   app.add_typer(kg_app, name="kg") and train_app.command("ranker")(train_ranker).
+app.add_typer(kg_app, name="kg")
+app.add_typer(skills_app, name="skills")
+app.add_typer(skill_app, name="skill")
+app.add_typer(index_app, name="index")
+train_app.command("ranker")(train_ranker)
+train_app.command("generator")(train_generator)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -111,21 +121,13 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: settings).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: settings).")] = None,
 ) -> None:
-    """Serve the HTTP API (POST /v1/chat, GET /healthz)."""
-    import uvicorn
+    """Serve the HTTP API (POST /v1/chat, /wechat, GET /healthz, GET /metrics)."""
+    from dialog.channels.serve import serve as run_server
 
     settings = load_settings()
     with user_errors():
-        if settings.embedded:  # start it once here, before the workers race for it
-            EmbeddedServer(settings.home).ensure_running()
-    uvicorn.run(
-        "dialog.channels.http:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=settings.port if port is None else port,
-        workers=workers or settings.workers,
-        timeout_graceful_shutdown=30,
-    )
+        port = settings.port if port is None else port
+        run_server(settings, host or settings.host, port, workers or settings.workers)
 
 
 @server_app.command("start")
@@ -222,3 +224,43 @@ def setup() -> None:
     if failures:
         raise typer.Exit(1)
     out.print("ready")
+
+
+@train_app.command("intent")
+def train_intent() -> None:
+    """Train the intent classifier; print accuracy and macro-F1 on the held-out split."""
+    from dialog.understanding.intent import train_and_report
+    from skills.registry import SkillRegistry
+
+    settings = load_settings()
+    model, report = train_and_report(settings.home, SkillRegistry.discover(settings))
+    out.print(f"intent model: {len(model.labels)} labels, {report.train_size} training examples")
+    out.print(f"held-out ({report.heldout_size} examples): accuracy {report.accuracy:.4f}, "
+              f"macro-F1 {report.macro_f1:.4f}")  # fmt: skip
+    for label, score in report.per_label_f1.items():
+        out.print(f"  F1 {label}: {score:.4f}")
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Conversation-turns per session (CPS) and the route mix, from the dialogue state in Redis."""
+    from dialog.runtime.services import Services
+    from dialog.state.store import StateStore
+    from dialog.stats import collect
+
+    settings = load_settings()
+    with user_errors():
+        services = Services.connect(settings)
+        try:
+            result = collect(StateStore(services.redis, settings))
+        finally:
+            services.close()
+    if as_json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        return
+    sessions = f"{result.finished_sessions} finished, {result.open_sessions} open"
+    out.print(f"users {result.users}; sessions: {sessions}")
+    out.print(f"turns per finished session (CPS): mean {result.cps_mean}, median {result.cps_median}")
+    for route, share in result.route_share().items():
+        out.print(f"  {route:<20} {share:6.1%}  ({result.routes[route]} turns)")
+

@@ -1,35 +1,77 @@
-"""Hierarchical policy (XiaoIce-style): an active skill continues > a confident skill >
-a knowledge question with a linked entity > core chat. Editorial answers last."""
+"""Hierarchical policy (XiaoIce-style): an active skill continues > a question about the user's
+own profile > a stalled conversation gets a new topic > a confident skill (its own score or the
+intent classifier's) > a knowledge question (classifier) or a linked entity > core chat.
+The topic manager and editorial answers are the fallbacks. Every decision records its reason."""
 
 from __future__ import annotations
 
-from dialog.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, Decision, Turn
+from dialog.topic import stall_reason
+from dialog.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, TOPIC, Decision, Turn
+from dialog.understanding.profile import asked_fact
 from skills.registry import SkillRegistry
 
 KNOWLEDGE_INTENT = "knowledge"
+MEMORY = "memory"  # handler kind for questions about the user's profile (its replies are chitchat)
 
 
 class HierarchicalPolicy:
-    def __init__(self, skills: SkillRegistry, skill_threshold: float) -> None:
+    def __init__(
+        self, skills: SkillRegistry, skill_threshold: float, knowledge_threshold: float = 0.5
+    ) -> None:
         self.skills = skills
         self.skill_threshold = skill_threshold
+        self.knowledge_threshold = knowledge_threshold
 
     def decide(self, turn: Turn) -> Decision:
+        # can_handle runs side by side under a time limit; a failing skill scores 0 (skills.registry)
+        scores = {name: self._skill_score(name, own, turn) for name, own in self.skills.scores(turn).items()}
+        turn.trace.record("skill_scores", {name: round(score, 3) for name, score in scores.items()})
         active = turn.state.active_skill
         if active and self.skills.get(active):
-            return Decision(
-                SKILL_PREFIX + active, f"skill '{active}' is active and continues", (CHITCHAT, EDITORIAL)
-            )
-        scored = [(skill.can_handle(turn), skill.name) for skill in self.skills]
-        turn.trace.record("skill_scores", {name: round(score, 3) for score, name in scored})
-        if scored:
-            best_score, best = max(scored)
+            return self._active_skill(active, scores)
+        if asked_fact(turn.nlu.normalized):
+            return Decision(MEMORY, "a question about what the user told me", (CHITCHAT, EDITORIAL))
+        stalled = stall_reason(turn)
+        if stalled:
+            return Decision(TOPIC, f"stalled conversation: {stalled}", (CHITCHAT, EDITORIAL))
+        intent = turn.nlu.intent
+        if scores:
+            best_score, best = max((score, name) for name, score in scores.items())
             if best_score >= self.skill_threshold:
                 return Decision(
                     SKILL_PREFIX + best,
                     f"skill '{best}' scored {best_score:.2f} >= {self.skill_threshold}",
                     (CHITCHAT, EDITORIAL),
                 )
-        if turn.nlu.intent.name == KNOWLEDGE_INTENT or turn.nlu.entities:
-            return Decision(KBQA, "a knowledge question or a linked entity", (CHITCHAT, EDITORIAL))
-        return Decision(CHITCHAT, "no skill or knowledge question: core chat", (EDITORIAL,))
+        if intent.name == KNOWLEDGE_INTENT and intent.confidence >= self.knowledge_threshold:
+            reason = f"knowledge question (confidence {intent.confidence:.2f} >= {self.knowledge_threshold})"
+            return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))
+        if turn.nlu.entities:
+            return Decision(KBQA, "an entity was linked: KBQA first", (CHITCHAT, TOPIC, EDITORIAL))
+        return Decision(
+            CHITCHAT, f"core chat (intent {intent.name}, {intent.confidence:.2f})", (TOPIC, EDITORIAL)
+        )
+
+    def _active_skill(self, active: str, scores: dict[str, float]) -> Decision:
+        """The active skill continues, unless another skill is confident and more so than it: that
+        one takes the turn and the active skill is paused, to resume after it (skills.handler)."""
+        rivals = [(score, name) for name, score in scores.items() if name != active]
+        own = scores.get(active, 0.0)
+        if rivals:
+            score, rival = max(rivals)
+            if score >= self.skill_threshold and score > own:
+                return Decision(
+                    SKILL_PREFIX + rival,
+                    f"skill '{rival}' scored {score:.2f} > {own:.2f} and interrupts active skill '{active}'",
+                    (SKILL_PREFIX + active, CHITCHAT, EDITORIAL),
+                )
+        return Decision(
+            SKILL_PREFIX + active, f"skill '{active}' is active and continues", (CHITCHAT, EDITORIAL)
+        )
+
+    @staticmethod
+    def _skill_score(name: str, own_score: float, turn: Turn) -> float:
+        """A skill's own confidence, or the intent classifier's when it names this skill."""
+        intent = turn.nlu.intent
+        classifier = intent.confidence if intent.name == SKILL_PREFIX + name else 0.0
+        return max(own_score, classifier)

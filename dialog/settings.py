@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -67,7 +68,56 @@ class Settings(BaseSettings):
 
     # --- policy and selection
     skill_threshold: float = Field(0.6, ge=0, le=1, description="Minimum skill confidence to route to it.")
-    chat_threshold: float = Field(0.0, description="Minimum ranker score for a core-chat candidate.")
+    chat_threshold: float = Field(
+        0.05, ge=0, le=1, description="Minimum core-chat score (ranker: P(true reply)); below it editorial."
+    )
+
+    # --- core chat (docs/core-chat.md)
+    chat_embedding_model: str = Field("", description="sentence-transformers path/name; empty: MiniLM.")
+    chat_dense_languages: str = Field("en", description="Languages the embedding model serves (comma list).")
+    chat_generator_model: str = Field("", description="HF causal/seq2seq path/name; empty: the trained one.")
+    chat_generator_enabled: bool = Field(True, description="Use the neural generator when a model is there.")
+    chat_generator_budget_ms: float = Field(500.0, gt=0, description="Generation time budget per turn.")
+    chat_cross_encoder: str = Field("", description="Optional sentence-transformers CrossEncoder path/name.")
+    chat_top_k: int = Field(10, ge=1, le=100, description="Retrieval candidates per turn.")
+    chat_sample_top: int = Field(3, ge=1, description="Selection samples among this many best candidates.")
+    chat_seed: int | None = Field(None, description="Seed for candidate sampling (tests, benchmarks).")
+    knowledge_threshold: float = Field(
+        0.5, ge=0, le=1, description="Minimum knowledge-intent confidence for KBQA."
+    )
+
+    # --- skills (docs/skills.md)
+    skills_dir: Path | None = Field(None, description="Skill modules, *.rasa.yaml (default <home>/skills).")
+    skills_enabled: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Only these skills (comma-separated names); empty: all."
+    )
+    skills_disabled: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Skills not to load (comma-separated names)."
+    )
+    skill_timeout_s: float = Field(5.0, gt=0, description="Time limit of one skill call (handle, setup).")
+    skill_score_timeout_s: float = Field(1.0, gt=0, description="Time limit of the skills' can_handle calls.")
+    timezone: str = Field("", description="IANA timezone for reminders and the clock (empty: the machine's).")
+
+    @field_validator("skills_enabled", "skills_disabled", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        import zoneinfo
+
+        if value and value not in zoneinfo.available_timezones():
+            raise ValueError(f"unknown timezone '{value}' (use an IANA name such as Asia/Shanghai)")
+        return value
+
+    # --- knowledge graph (docs/knowledge.md)
+    kg_relations_file: Path | None = Field(
+        None, description="Your own bilingual relation phrasings (YAML), merged over the shipped ones."
+    )
 
     # --- input limits
     max_message_chars: int = Field(2000, ge=1)
@@ -78,6 +128,21 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
     api_token: SecretStr | None = Field(None, description="Bearer token required on /v1/* when set.")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies are refused (413).")
+    rate_limit_per_minute: int = Field(30, ge=0, description="Messages per user and minute (0: no limit).")
+    turn_threads: int = Field(4, ge=1, description="Turns a worker runs at once (more wait their turn).")
+
+    # --- WeChat Official Account channel at /wechat (docs/channels.md); on when wechat_token is set
+    wechat_token: SecretStr | None = Field(None, description="Token from the Official Account console.")
+    wechat_app_id: str | None = Field(None, description="AppID of the Official Account.")
+    wechat_app_secret: SecretStr | None = Field(None, description="AppSecret, for the customer-service API.")
+    wechat_encoding_aes_key: SecretStr | None = Field(None, description="EncodingAESKey (compatible/safe).")
+    wechat_mode: str = Field("plain", pattern=r"^(plain|compatible|safe)$", description="Encryption mode.")
+    wechat_api_base_url: str = Field("https://api.weixin.qq.com", description="WeChat API base URL.")
+    wechat_reply_timeout_s: float = Field(4.5, gt=0, le=4.8, description="Slower turns are pushed instead.")
+    wechat_max_clock_skew_s: float = Field(300.0, gt=0, description="Older signed timestamps are refused.")
+    wechat_dedupe_ttl_s: int = Field(600, ge=30, description="How long a MsgId's answer is kept for retries.")
+    wechat_push_interval_s: float = Field(1.0, gt=0, description="How often due WeChat messages are pushed.")
 
     @field_validator("home", mode="after")
     @classmethod

@@ -26,6 +26,7 @@ class SetupStep(Protocol):
 
 def setup_steps() -> list[SetupStep]:
     from dialog.chat import setup_steps as chat_steps
+    from dialog.understanding import setup_steps as understanding_steps
     from knowledge import setup_steps as knowledge_steps
 
-    return [*knowledge_steps(), *chat_steps()]
+    return [*knowledge_steps(), *understanding_steps(), *chat_steps()]

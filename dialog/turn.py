@@ -37,6 +37,16 @@ class Emotion(BaseModel):
     confidence: float = 0.0
 
 
+class Empathy(BaseModel):
+    """What the reply should feel like, given the user's emotion, intent and profile."""
+
+    user_emotion: str = "neutral"
+    response_emotion: str = "neutral"  # caring | calm | reassuring | happy | neutral
+    style: str = "engage"  # comfort | acknowledge | reassure | share_joy | inform | engage
+    intensity: float = 0.0  # 0..1, how strongly to lean into that emotion
+    address_by_name: str | None = None
+
+
 class Entity(BaseModel):
     id: str
     name: str
@@ -54,6 +64,7 @@ class Understanding(BaseModel):
     language: Language = "en"
     intent: Intent = Field(default_factory=Intent)
     emotion: Emotion = Field(default_factory=Emotion)
+    empathy: Empathy = Field(default_factory=Empathy)
     entities: list[Entity] = Field(default_factory=list)
     profile_facts: dict[str, Any] = Field(default_factory=dict)
 

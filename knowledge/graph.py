@@ -3,26 +3,60 @@
 `falkordb` (native client) is the embedded default and what CI runs; `neo4j` (official driver over
 Bolt) is the production backend. Values always travel as parameters, never inside query text.
 Rows come back as dicts keyed by the RETURN aliases; nodes and relationships as property dicts.
+
+Labels, relationship types and property names cannot be parameters in Cypher: the few statements
+that need them in the text (index creation, importers) pass them through `identifier()` first.
+Writers send rows in batches bounded by `batch_rows` and `batch_bytes` (see `batches`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 import falkordb
 import redis
 
-from dialog.errors import ServiceUnavailable
+from dialog.errors import DialogError, InvalidInput, ServiceUnavailable
 
 Params = Mapping[str, Any] | None
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class GraphQueryError(DialogError):
+    """The graph server refused a statement (bad data or an unsupported Cypher feature)."""
+
+    http_status = 500
+
+
+class InvalidName(InvalidInput):
+    """A label, relationship type or property name that is not a plain identifier."""
+
+
+def identifier(name: str) -> str:
+    """`name` back-quoted for Cypher text, if it is a plain identifier; else a one-sentence error."""
+    if not _IDENTIFIER.match(name):
+        raise InvalidName(
+            f"'{name}' is not a valid graph name (letters, digits and _ only, not starting with a digit)."
+        )
+    return f"`{name}`"
 
 
 class GraphStore(Protocol):
     backend: str
+    batch_rows: int  # most rows one write statement carries
+    batch_bytes: int  # most (JSON-estimated) parameter bytes one write statement carries
 
     def query(self, cypher: str, params: Params = None) -> list[dict[str, Any]]:
         """Run one parameterised Cypher statement and return its rows."""
+        ...
+
+    def ensure_index(self, label: str, prop: str) -> None:
+        """Create a node property index unless it exists."""
         ...
 
     def ping(self) -> str:
@@ -32,35 +66,69 @@ class GraphStore(Protocol):
     def close(self) -> None: ...
 
 
+def batches(rows: Iterable[Mapping[str, Any]], max_rows: int, max_bytes: int) -> Iterator[list[Any]]:
+    """Consecutive groups of rows, each at most `max_rows` long and about `max_bytes` big."""
+    batch: list[Any] = []
+    size = 0
+    for row in rows:
+        row_size = len(json.dumps(row, ensure_ascii=False, default=str).encode())
+        if batch and (len(batch) >= max_rows or size + row_size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += row_size
+    if batch:
+        yield batch
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, falkordb.Node | falkordb.Edge):
         return dict(value.properties)
     if isinstance(value, list):
         return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
     return value
 
 
 class FalkorDBStore:
     backend = "falkordb"
 
-    def __init__(self, client: falkordb.FalkorDB, graph_name: str, where: str) -> None:
+    def __init__(
+        self,
+        client: falkordb.FalkorDB,
+        graph_name: str,
+        where: str,
+        batch_rows: int = 1000,
+        batch_bytes: int = 1_000_000,
+    ) -> None:
         self._db = client
         self._graph = client.select_graph(graph_name)
         self.graph_name = graph_name
         self.where = where
+        self.batch_rows = batch_rows
+        self.batch_bytes = batch_bytes
 
     @classmethod
     def connect(cls, url: str, graph_name: str, timeout_s: float = 5.0) -> FalkorDBStore:
-        if url.startswith("unix://"):
-            client = falkordb.FalkorDB(
-                unix_socket_path=url.removeprefix("unix://"),
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-            )
-        else:
-            client = falkordb.FalkorDB.from_url(
-                url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-            )
+        """The client asks the server what it is (sentinel, cluster) as it is made: that can fail."""
+        try:
+            if url.startswith("unix://"):
+                client = falkordb.FalkorDB(
+                    unix_socket_path=url.removeprefix("unix://"),
+                    socket_timeout=timeout_s,
+                    socket_connect_timeout=timeout_s,
+                )
+            else:
+                client = falkordb.FalkorDB.from_url(
+                    url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+                )
+        except (
+            redis.RedisError,
+            OSError,
+            KeyError,
+        ) as error:  # KeyError: a Redis Cluster, which has no graph
+            raise ServiceUnavailable(f"The knowledge graph (FalkorDB at {url}) is not reachable.") from error
         return cls(client, graph_name, where=url)
 
     def query(self, cypher: str, params: Params = None) -> list[dict[str, Any]]:
@@ -70,8 +138,17 @@ class FalkorDBStore:
             raise ServiceUnavailable(
                 f"The knowledge graph (FalkorDB at {self.where}) is not reachable."
             ) from error
+        except redis.ResponseError as error:
+            raise GraphQueryError(f"The knowledge graph refused a statement: {error}.") from error
         names = [column[1] for column in result.header]
         return [dict(zip(names, map(_plain, row), strict=True)) for row in result.result_set]
+
+    def ensure_index(self, label: str, prop: str) -> None:
+        try:
+            self.query(f"CREATE INDEX FOR (n:{identifier(label)}) ON (n.{identifier(prop)})")
+        except GraphQueryError as error:
+            if "already indexed" not in str(error):
+                raise
 
     def ping(self) -> str:
         try:
@@ -92,13 +169,27 @@ class FalkorDBStore:
 class Neo4jStore:
     backend = "neo4j"
 
-    def __init__(self, uri: str, user: str, password: str | None, database: str | None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str | None,
+        database: str | None,
+        *,
+        batch_rows: int = 500,
+        batch_bytes: int = 1_000_000,
+        retry_s: float = 5.0,
+    ) -> None:
         import neo4j  # imported here: only the production backend needs the driver loaded
 
         self._neo4j = neo4j
-        self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
+        self._driver = neo4j.GraphDatabase.driver(
+            uri, auth=(user, password or ""), max_transaction_retry_time=retry_s
+        )
         self._database = database
         self.where = uri
+        self.batch_rows = batch_rows
+        self.batch_bytes = batch_bytes
 
     def query(self, cypher: str, params: Params = None) -> list[dict[str, Any]]:
         try:
@@ -109,7 +200,19 @@ class Neo4jStore:
             raise ServiceUnavailable(
                 f"The knowledge graph (Neo4j at {self.where}) is not reachable."
             ) from error
+        except self._neo4j.exceptions.Neo4jError as error:
+            raise GraphQueryError(f"The knowledge graph refused a statement: {error.message}.") from error
         return [{key: _plain_neo4j(value) for key, value in record.items()} for record in records]
+
+    def ensure_index(self, label: str, prop: str) -> None:
+        target = f"FOR (n:{identifier(label)}) ON (n.{identifier(prop)})"
+        try:
+            self.query(f"CREATE INDEX IF NOT EXISTS {target}")
+        except GraphQueryError:
+            # Servers that speak Bolt without Neo4j 5's IF NOT EXISTS (FalkorDB's Bolt endpoint in the
+            # contract tests): create it plainly; the error for an existing index is not told apart.
+            with contextlib.suppress(GraphQueryError):
+                self.query(f"CREATE INDEX {target}")
 
     def ping(self) -> str:
         try:
@@ -129,4 +232,6 @@ def _plain_neo4j(value: Any) -> Any:
         return dict(value.items())
     if isinstance(value, list):
         return [_plain_neo4j(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain_neo4j(item) for key, item in value.items()}
     return value

@@ -1,14 +1,25 @@
 """KBQA handler: a knowledge question answered from the graph, or declined (core chat takes over).
 
-Answering itself is an `Answerer` (entity + relation path -> Cypher -> verbalised answer); with none
-configured the handler declines, so the turn falls back to core chat rather than inventing a fact.
+Answering itself is an `Answerer` (entity + relation path -> Cypher -> verbalised answer). The graph
+answerer declines what is not a question it understands ("I love Paris"); a question it understands
+but the graph cannot answer gets an honest "I don't know", never an invented fact.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any, Protocol
 
 from dialog.turn import KBQA, HandlerResult, Turn
+from knowledge import paths
+from knowledge.base import KnowledgeBase, Tools
+from knowledge.linking import Node
+from knowledge.questions import Cues, Plan, Question, Subject
+from knowledge.verbalise import name
+
+MAX_READINGS = 6  # readings of an ambiguous name tried when the first finds nothing
+FOLLOW_UP_DEPTH = 10  # turns looked back for the question an elliptical follow-up continues
 
 
 class Answerer(Protocol):
@@ -25,3 +36,186 @@ class KbqaHandler:
             if text:
                 return HandlerResult(text, KBQA)
         return None
+
+
+class GraphAnswerer:
+    """Questions about the graph: one and two hops, inverse, lists, counts, superlatives,
+    comparisons, yes/no checks, follow-ups from the dialogue state."""
+
+    def __init__(self, base: KnowledgeBase, facts: Any | None = None) -> None:
+        self.base = base
+        self.facts = facts  # GraphFacts, for "tell me about X"
+
+    def answer(self, turn: Turn) -> str | None:
+        question = self.understand(turn)
+        if question is None:
+            turn.trace.record("kbqa", {"question": None})
+            return None
+        turn.trace.record("kbqa", {"question": question.describe()})
+        return self.respond(question, turn.nlu.language)
+
+    # ------------------------------------------------------------------ understanding
+
+    def understand(self, turn: Turn) -> Question | None:
+        tools = self.base.tools()
+        text = turn.nlu.rewritten or turn.nlu.normalized
+        recent = [(e.type, e.id) for e in turn.state.last_entities]
+        mentions = self.base.linker.link(text, recent)
+        context = [tools.index.nodes[tools.index.by_key[key]] for key in recent if key in tools.index.by_key]
+        return tools.parser.parse(text, mentions, context, self._previous(turn, tools))
+
+    def _previous(self, turn: Turn, tools: Tools) -> Cues | None:
+        """The cues of the last knowledge question ("What about Uganda?"), looking past elliptical
+        follow-ups ("What about Uganda?" then "乌干达呢？") to the question they continue."""
+        for record in reversed(turn.state.history[-FOLLOW_UP_DEPTH:]):
+            if record.route != KBQA:
+                return None
+            cues = tools.parser.cues(record.user, self.base.linker.link(record.user))
+            if cues.asks_something or cues.describe or cues.comparative:
+                return cues
+        return None
+
+    # ------------------------------------------------------------------ answering
+
+    def respond(self, question: Question, language: str) -> str | None:
+        handler = {
+            "value": self._value,
+            "count": self._count,
+            "superlative": self._superlative,
+            "compare": self._compare,
+            "check": self._check,
+            "describe": self._describe,
+        }[question.kind]
+        return handler(question, language)
+
+    def _readings(self, question: Question) -> Iterator[Question]:
+        """The question, then as asked of the other readings of its entity's name ("the country whose
+        capital is Hamilton": not the largest Hamilton, Canada's, but Bermuda's)."""
+        yield question
+        mention, parsed = question.subjects[0].mention, question.parsed
+        if mention is None or parsed is None:
+            return
+        for candidate in mention.candidates[1:MAX_READINGS]:
+            plan = self.base.tools().parser.plan(candidate.node.type, parsed)
+            if plan is not None:
+                yield replace(question, subjects=[Subject(candidate.node, mention)], plan=plan)
+
+    def _value(self, question: Question, language: str) -> str:
+        verbaliser = self.base.tools().verbaliser
+        for reading in self._readings(question):
+            assert reading.plan is not None
+            found = paths.follow(self.base.store, reading.plan, reading.subjects[0].node.id)
+            if found:
+                question = reading
+                break
+        plan, subject = question.plan, question.subjects[0].node
+        assert plan is not None
+        if not found:
+            return verbaliser.unknown(self._what(plan, language), _node_map(subject), language)
+        sentences = verbaliser.path_facts(plan, found, language)
+        if plan.attribute is not None:
+            ends = list({str(path[-1]["id"]): path[-1] for path in found}.values())[:5]
+            sentences += [verbaliser.attribute_fact(plan.attribute, plan.end, end, language) for end in ends]
+        return _join(sentences, language)
+
+    def _count(self, question: Question, language: str) -> str:
+        tools, plan, subject = self.base.tools(), question.plan, question.subjects[0].node
+        assert plan is not None
+        total = paths.count(self.base.store, plan, subject.id)
+        found = paths.follow(self.base.store, plan, subject.id) if total else []
+        facts = tools.verbaliser.path_facts(plan, found, language)
+        noun = tools.lexicon.type_noun(plan.end, language, total)
+        return tools.lexicon.answer("count", language, n=f"{total:,}", noun=noun, fact=_join(facts, language))
+
+    def _superlative(self, question: Question, language: str) -> str | None:
+        tools, plan = self.base.tools(), question.plan
+        assert plan is not None and plan.attribute is not None
+        if not paths.attribute_properties(plan):
+            return None
+        subject = question.subjects[0].node if question.subjects else None
+        best, total = paths.extreme(
+            self.base.store, plan, subject.id if subject else None, question.order or "max"
+        )
+        noun = tools.lexicon.type_noun(plan.end, language, total)
+        scope = self._scope(plan, subject, language)
+        if best is None:
+            return tools.lexicon.answer("nothing", language, noun=noun, scope=scope)
+        spec = plan.attribute
+        words = spec.most if question.order != "min" else spec.least
+        default = (
+            ("最大" if language == "zh" else "largest")
+            if question.order != "min"
+            else ("最小" if language == "zh" else "smallest")
+        )
+        return tools.lexicon.answer(
+            "superlative",
+            language,
+            answer=name(best, language),
+            attr=spec.noun.get(language, spec.name),
+            v=tools.verbaliser.value(spec, plan.end, best, language),
+            order=words.get(language, default),
+            n=f"{total:,}",
+            noun=noun,
+            scope=scope,
+        )
+
+    def _scope(self, plan: Plan, subject: Node | None, language: str) -> str:
+        lexicon = self.base.tools().lexicon
+        if subject is None:
+            return lexicon.answer("world_scope", language)
+        first = plan.steps[0].relation
+        scope = first.scope.get(language) or ("{s}" if language == "zh" else "of {s}")
+        return scope.format(s=name(_node_map(subject), language))
+
+    def _compare(self, question: Question, language: str) -> str:
+        tools, plan = self.base.tools(), question.plan
+        assert plan is not None and plan.attribute is not None
+        spec, label = plan.attribute, plan.start or ""
+        props = spec.properties.get(label, [])
+        nodes = [
+            paths.node(self.base.store, label, s.node.id, props) or _node_map(s.node)
+            for s in question.subjects
+        ]
+        values = [n.get(props[0]) if props else None for n in nodes]
+        facts = [tools.verbaliser.attribute_fact(spec, label, n, language) for n in nodes]
+        if any(not isinstance(v, int | float) for v in values):
+            return _join(facts, language)
+        first_wins = values[0] > values[1] if question.order != "min" else values[0] < values[1]
+        if question.yes_no:
+            return tools.lexicon.answer(
+                "compare_yes" if first_wins else "compare_no", language, facts=_join(facts, language)
+            )
+        winner = nodes[0] if first_wins else nodes[1]
+        return tools.lexicon.answer(
+            "compare_which", language, answer=name(winner, language), facts=_join(facts, language)
+        )
+
+    def _check(self, question: Question, language: str) -> str:
+        tools, plan = self.base.tools(), question.plan
+        assert plan is not None
+        subject, expected = question.subjects[0].node, question.subjects[1].node
+        found = paths.follow(self.base.store, plan, subject.id)
+        hit = [path for path in found if str(path[-1]["id"]) == expected.id]
+        facts = tools.verbaliser.path_facts(plan, hit or found, language)
+        if not found:
+            return tools.verbaliser.unknown(self._what(plan, language), _node_map(subject), language)
+        return tools.lexicon.answer("check_yes" if hit else "check_no", language, fact=_join(facts, language))
+
+    def _describe(self, question: Question, language: str) -> str | None:
+        if self.facts is None:
+            return None
+        facts = self.facts.about(question.subjects[0].node, language, limit=4)
+        return _join(facts, language) if facts else None
+
+    def _what(self, plan: Plan, language: str) -> str:
+        if plan.attribute is not None:
+            return plan.attribute.noun.get(language, plan.attribute.name)
+        return self.base.tools().verbaliser.relation_noun(plan.steps[-1], language)
+
+
+def _node_map(node: Node) -> dict[str, Any]:
+    return {"id": node.id, "name": node.name, "name_zh": node.name_zh}
+
+
+def _join(sentences: list[str], language: str) -> str:
+    return ("" if language == "zh" else " ").join(sentences)

@@ -1,5 +1,8 @@
-"""Skills: the plugin API, discovery, forms, the rasa-sdk bridge and built-in skills."""
+"""Skills: the plugin API, discovery, forms, the rasa-sdk bridge and built-in skills.
 
-from skills.api import Skill, SkillResult
+Write a skill by subclassing `Skill` (or `skills.forms.Form` for slot filling); see docs/skills.md.
+"""
 
-__all__ = ["Skill", "SkillResult"]
+from skills.api import Skill, SkillContext, SkillError, SkillResult, SkillUnavailable, Slot, say
+
+__all__ = ["Skill", "SkillContext", "SkillError", "SkillResult", "SkillUnavailable", "Slot", "say"]

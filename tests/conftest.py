@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# A real Neo4j for the graph store contract tests, if one is given (tests/test_kg_store.py).
+REAL_NEO4J = {key: os.environ.get(f"DIALOG_NEO4J_{key}") for key in ("URI", "USER", "PASSWORD")}
+
 # The suite must not pick up a developer's own configuration.
 for name in [key for key in os.environ if key.startswith("DIALOG_")]:
     del os.environ[name]
@@ -36,6 +39,23 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def settings(home: Path) -> Settings:
     return Settings(home=home)
+
+
+@pytest.fixture(scope="session")
+def world_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A data dir of its own whose graph holds the imported world graph (imported once a session)."""
+    from dialog.runtime.services import Services
+    from knowledge.world import import_world
+
+    path = tmp_path_factory.mktemp("world")
+    world = Settings(home=path)
+    services = Services.connect(world)
+    try:
+        import_world(services.graph)
+    finally:
+        services.close()
+    yield world
+    EmbeddedServer(path).stop()
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +102,7 @@ class ServeProcess:
             [str(BIN / "dialog"), "serve", "--port", str(self.port)],
             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # workers load models: slow on a busy 2-core machine
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(

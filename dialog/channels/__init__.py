@@ -1,1 +1,1 @@
-"""Channels: the terminal REPL, the JSON API and (later) the WeChat webhook."""
+"""Channels: the terminal REPL, the JSON API and the WeChat Official Account webhook (docs/channels.md)."""

@@ -1,7 +1,10 @@
-"""The JSON API (FastAPI): POST /v1/chat, user state endpoints, GET /healthz.
+"""The HTTP app (FastAPI): the JSON API (/v1/*), the WeChat webhook (/wechat), /healthz, /metrics.
 
-Handlers are plain `def`s: FastAPI runs them in its thread pool, and the per-user Redis lock
-serialises one user's turns across threads and worker processes.
+Turns run in worker threads, at most `turn_threads` at once per process: a turn is mostly Python
+holding the GIL, and with dozens of them in threads the event loop would hardly get a word in
+(WeChat's 5-second deadline included). The per-user Redis lock serialises one user's turns across
+threads and worker processes. Every response carries an X-Request-ID (the trace id of its log
+lines); errors are `{"error": "<one sentence>"}`.
 """
 
 import contextlib
@@ -10,106 +13,168 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from anyio import CapacityLimiter
+from anyio.to_thread import run_sync
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialog.agent import Agent
+from dialog.channels import metrics
+from dialog.channels.limits import BodyLimit, RateLimited, RateLimiter
+from dialog.channels.logs import trace_id
+from dialog.channels.observe import RequestContext
+from dialog.channels.wechat.protocol import WeChatConfig
+from dialog.channels.wechat.webhook import WeChatChannel, wechat_router
 from dialog.errors import AuthError, DialogError
 from dialog.settings import Settings
-from dialog.turn import Emotion, Intent
+from dialog.turn import Emotion, Intent, Reply
 
 log = logging.getLogger(__name__)
-MAX_BODY_BYTES = 64 * 1024
+
+DESCRIPTION = """A bilingual (Chinese/English) dialogue agent.
+
+`POST /v1/chat` answers one message; `/wechat` is the WeChat Official Account webhook.
+When `DIALOG_API_TOKEN` is set, `/v1/*` needs `Authorization: Bearer <token>`.
+Errors are `{"error": "<one sentence>"}`."""
 
 
 class ChatRequest(BaseModel):
-    user_id: str = Field(min_length=1)
-    text: str
-    explain: bool = False
+    user_id: str = Field(min_length=1, description="Any id of yours for the user (up to 256 characters).")
+    text: str = Field(description="The user's message (up to `max_message_chars`, 2,000 by default).")
+    explain: bool = Field(False, description="Include the turn's trace: candidates, scores, route, timings.")
+
+    model_config = {"json_schema_extra": {"examples": [{"user_id": "ada", "text": "你好", "explain": False}]}}
 
 
 class ChatResponse(BaseModel):
     reply: str
-    route: str
+    route: str = Field(description="chitchat, kbqa, skill:<name>, editorial or topic.")
     session_id: str
     intent: Intent
     emotion: Emotion
-    trace: dict[str, Any] | None = None
+    trace: dict[str, Any] | None = Field(None, description="With `explain`: how the reply was chosen.")
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {
+        401: "A bearer token is required (DIALOG_API_TOKEN is set) and was missing or wrong.",
+        409: "The user's previous message is still being answered.",
+        413: "The message or the request body is too long.",
+        422: "The request is malformed.",
+        429: "The user sent too many messages this minute (see Retry-After).",
+        503: "Redis or the graph is unreachable.",
+    }
+    return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
 
 def create_app(settings: Settings | None = None, agent: Agent | None = None) -> FastAPI:
     settings = settings or (agent.settings if agent else Settings())
+    wechat_config = WeChatConfig.from_settings(settings)  # a settings mistake stops here, in one sentence
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = agent is None
         app.state.agent = agent or Agent.from_settings(settings)
+        app.state.limiter = RateLimiter(app.state.agent.store, settings.rate_limit_per_minute)
+        app.state.turns = CapacityLimiter(settings.turn_threads)
+        app.state.wechat = (
+            WeChatChannel(wechat_config, app.state.agent, app.state.limiter, app.state.turns)
+            if wechat_config
+            else None
+        )
+        if app.state.wechat:
+            app.state.wechat.start()
         try:
             yield
-        finally:
+        finally:  # uvicorn has let in-flight requests finish; now the turns they left running
+            if app.state.wechat:
+                await app.state.wechat.stop(timeout_s=settings.lock_wait_s + settings.lock_lease_s)
             if own:
                 app.state.agent.close()
 
-    app = FastAPI(title="dialog", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="dialog", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: it sees every response, and unexpected errors
+    app.include_router(wechat_router())
+
+    bearer = HTTPBearer(auto_error=False, description="DIALOG_API_TOKEN, when it is set.")
 
     def current_agent(request: Request) -> Agent:
         return request.app.state.agent
 
-    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         expected = settings.api_token.get_secret_value() if settings.api_token else ""
         if not expected:
             return
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), expected.encode()):
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), expected.encode()):
             raise AuthError("A valid bearer token is required.")
 
     AgentDep = Annotated[Agent, Depends(current_agent)]
-    v1 = [Depends(authorised)]
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"error": "The request body is too large."}, status_code=413)
-        return await call_next(request)
+    v1: dict[str, Any] = {"dependencies": [Depends(authorised)], "tags": ["v1"]}
 
     @app.exception_handler(DialogError)
     async def dialog_error(request: Request, error: DialogError) -> JSONResponse:
-        return JSONResponse({"error": str(error)}, status_code=error.http_status)
+        headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, RateLimited) else None
+        return JSONResponse({"error": str(error)}, status_code=error.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in error.errors())
         return JSONResponse({"error": f"Invalid request: {problems}."}, status_code=422)
 
-    @app.post("/v1/chat", response_model=ChatResponse, response_model_exclude_none=True, dependencies=v1)
-    def chat(body: ChatRequest, agent: AgentDep) -> ChatResponse:
-        reply = agent.respond(body.user_id, body.text, channel="api")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        sentence = {404: "There is no such endpoint.", 405: "This endpoint does not take that method."}
+        return JSONResponse(
+            {"error": sentence.get(error.status_code, str(error.detail))},
+            status_code=error.status_code,
+            headers=error.headers,
+        )
+
+    @app.post(
+        "/v1/chat", response_model=ChatResponse, response_model_exclude_none=True,
+        responses=_errors(401, 409, 413, 422, 429, 503), summary="Answer one message", **v1,
+    )  # fmt: skip
+    async def chat(body: ChatRequest, request: Request, agent: AgentDep) -> ChatResponse:
+        def answer() -> Reply:
+            request.app.state.limiter.check(body.user_id, "api")
+            return metrics.observed_turn(
+                "api", lambda: agent.respond(body.user_id, body.text, channel="api"), lambda r: r.route
+            )
+
+        reply = await run_sync(answer, limiter=request.app.state.turns)
         return ChatResponse(
             reply=reply.text,
             route=reply.route,
             session_id=reply.session_id,
             intent=reply.intent,
             emotion=reply.emotion,
-            trace=reply.trace if body.explain else None,
+            trace={"trace_id": trace_id.get(), **reply.trace} if body.explain else None,
         )
 
-    @app.get("/v1/users/{user_id:path}/state", dependencies=v1)
+    @app.get("/v1/users/{user_id:path}/state", summary="The stored dialogue state", **v1)
     def user_state(user_id: str, agent: AgentDep) -> dict[str, Any]:
         return agent.state(user_id).model_dump()
 
-    @app.post("/v1/users/{user_id:path}/reset", dependencies=v1)
+    @app.post("/v1/users/{user_id:path}/reset", summary="Start a new session (the profile stays)", **v1)
     def reset(user_id: str, agent: AgentDep) -> dict[str, str]:
         return {"session_id": agent.reset(user_id).session.id}
 
-    @app.delete("/v1/users/{user_id:path}", dependencies=v1)
+    @app.delete("/v1/users/{user_id:path}", summary="Forget everything about the user", **v1)
     def forget(user_id: str, agent: AgentDep) -> dict[str, bool]:
         agent.forget(user_id)
         return {"forgotten": True}
 
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["operations"], summary="Redis and the graph answer: 200, else 503")
     def healthz(agent: AgentDep) -> JSONResponse:
         checks: dict[str, str] = {}
         probes = {"redis": lambda: agent.services.redis.ping(), "graph": lambda: agent.services.graph.ping()}
@@ -123,5 +188,10 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
         )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (all workers)")
+    def prometheus_metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     return app

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dialog.chat import artifacts
 from dialog.chat.core import CoreChat, GeneratorScoreRanker
 
 if TYPE_CHECKING:
@@ -13,10 +15,42 @@ if TYPE_CHECKING:
     from knowledge import Knowledge
 
 
+@dataclass(frozen=True)
+class _Step:
+    name: str
+    artifact: str  # "index" | "generator" | "ranker"
+
+    def ready(self, settings: Settings, services: Services) -> bool:
+        path = getattr(artifacts, f"{self.artifact}_dir")(settings.home)
+        return artifacts.exists(path)
+
+    def run(self, settings: Settings, services: Services) -> str:
+        from dialog.chat import training
+
+        if self.artifact == "index":
+            meta = training.build_index(settings, [])
+            return f"indexed {meta['pairs']} pairs ({meta['heldout_pairs']} held out for evaluation)"
+        if self.artifact == "generator":
+            meta = training.train_generator(settings)
+            return f"trained on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"
+        meta = training.train_ranker(settings)
+        held = meta["heldout"]["ranker"]
+        return f"held-out NDCG@1 {held['ndcg@1']}, R@1 {held['r@1']}, 1-in-10 R@1 {meta['one_in_ten_r@1']}"
+
+
 def setup_steps() -> list[SetupStep]:
-    """What `dialog setup` prepares for core chat (in order)."""
-    return []
+    """What `dialog setup` prepares for core chat (in order), each skipped when already there."""
+    return [
+        _Step("core chat: retrieval index", "index"),
+        _Step("core chat: neural generator", "generator"),
+        _Step("core chat: ranker", "ranker"),
+    ]
 
 
 def build_core_chat(settings: Settings, services: Services, knowledge: Knowledge) -> CoreChat:
-    return CoreChat([], GeneratorScoreRanker(), settings.chat_threshold)
+    from dialog.chat.assembly import build
+
+    return build(settings, knowledge)
+
+
+__all__ = ["CoreChat", "GeneratorScoreRanker", "build_core_chat", "setup_steps"]

@@ -1,17 +1,24 @@
 """Core chat: gather candidates from generators, rank them, select one above a threshold.
 
 Generators (retrieval, neural, knowledge graph) and the ranker plug in through the protocols
-below; with no candidate good enough the handler declines and the editorial handler answers.
+below. Selection samples among the best candidates above the threshold and never repeats the
+bot's previous reply; with none good enough the handler declines (trace `chat_low_score`), the
+editorial handler answers, and the topic manager can take the signal.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import random
 from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import BaseModel, Field
 
 from dialog.turn import CHITCHAT, HandlerResult, Turn
+
+log = logging.getLogger(__name__)
 
 
 class Candidate(BaseModel):
@@ -27,33 +34,93 @@ class CandidateGenerator(Protocol):
     def candidates(self, turn: Turn) -> list[Candidate]: ...
 
 
+class Featurizer(Protocol):
+    def annotate(self, turn: Turn, candidates: Sequence[Candidate]) -> None:
+        """Fill each candidate's `features`."""
+        ...
+
+
 class Ranker(Protocol):
+    name: str
+
     def score(self, turn: Turn, candidates: Sequence[Candidate]) -> list[float]: ...
 
 
 class GeneratorScoreRanker:
-    """Until a trained ranker exists: trust each generator's own score."""
+    """Until a trained ranker exists: trust each generator's own score (0..1)."""
+
+    name = "generator scores (no trained ranker: run `dialog train ranker`)"
 
     def score(self, turn: Turn, candidates: Sequence[Candidate]) -> list[float]:
         return [candidate.score for candidate in candidates]
 
 
 class CoreChat:
-    def __init__(self, generators: Sequence[CandidateGenerator], ranker: Ranker, threshold: float) -> None:
+    def __init__(
+        self,
+        generators: Sequence[CandidateGenerator],
+        ranker: Ranker,
+        threshold: float,
+        *,
+        featurizer: Featurizer | None = None,
+        sample_top: int = 3,
+        seed: int | None = None,
+    ) -> None:
         self.generators = list(generators)
         self.ranker = ranker
         self.threshold = threshold
+        self.featurizer = featurizer
+        self.sample_top = sample_top
+        self._random = random.Random(seed)
 
     def handle(self, turn: Turn, route: str) -> HandlerResult | None:
-        candidates: list[Candidate] = []
-        for generator in self.generators:
-            with turn.trace.timed(f"generate.{generator.name}"):
-                candidates.extend(generator.candidates(turn))
-        scores = self.ranker.score(turn, candidates) if candidates else []
+        candidates = self.gather(turn)
+        if candidates and self.featurizer is not None:
+            with turn.trace.timed("chat.features"):
+                self.featurizer.annotate(turn, candidates)
+        with turn.trace.timed("chat.rank"):
+            scores = self.ranker.score(turn, candidates) if candidates else []
         ranked = sorted(zip(scores, candidates, strict=True), key=lambda pair: -pair[0])
-        turn.trace.record("candidates", [{**c.model_dump(), "rank_score": round(s, 4)} for s, c in ranked])
-        last = turn.state.last_bot_reply()
-        for score, candidate in ranked:
-            if score >= self.threshold and candidate.text != last:
-                return HandlerResult(candidate.text, CHITCHAT)
-        return None
+        turn.trace.record(
+            "candidates",
+            [{**c.model_dump(mode="json"), "features": _rounded(c.features), "rank_score": round(s, 4)}
+             for s, c in ranked],
+        )  # fmt: skip
+        choice = self.select(ranked, turn.state.last_bot_reply())
+        turn.trace.record("chat_low_score", choice is None)
+        if choice is None:
+            return None
+        return HandlerResult(choice, CHITCHAT)
+
+    def gather(self, turn: Turn) -> list[Candidate]:
+        """Every generator's candidates, de-duplicated by text; a failing generator is skipped."""
+        seen: set[str] = set()
+        gathered: list[Candidate] = []
+        for generator in self.generators:
+            try:
+                with turn.trace.timed(f"generate.{generator.name}"):
+                    proposed = generator.candidates(turn)
+            except Exception as error:
+                log.exception("generator %s failed", generator.name)
+                turn.trace.record(f"generator_error.{generator.name}", f"{type(error).__name__}: {error}")
+                continue
+            for candidate in proposed:
+                if candidate.text not in seen:
+                    seen.add(candidate.text)
+                    gathered.append(candidate)
+        return gathered
+
+    def select(self, ranked: Sequence[tuple[float, Candidate]], last_reply: str | None) -> str | None:
+        """Sample among the best `sample_top` candidates above the threshold, weighted by score."""
+        eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply][
+            : self.sample_top
+        ]
+        if not eligible:
+            return None
+        top = eligible[0][0]
+        weights = [math.exp((s - top) * 10) for s, _ in eligible]  # close scores: near-even odds
+        return self._random.choices([c.text for _, c in eligible], weights=weights)[0]
+
+
+def _rounded(features: dict[str, float]) -> dict[str, float | None]:
+    return {name: None if math.isnan(v) else round(v, 4) for name, v in features.items()}

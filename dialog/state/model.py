@@ -39,6 +39,7 @@ class EntityRef(BaseModel):
     id: str
     name: str
     type: str = ""
+    mention: str = ""  # as the user wrote it (e.g. 法国), for rewriting follow-ups in their language
 
 
 class Session(BaseModel):

@@ -30,5 +30,7 @@ class StateUpdater:
                 EmotionPoint(at=turn.now, label=nlu.emotion.label, polarity=nlu.emotion.polarity)
             )
         if nlu.entities:
-            state.remember_entities([EntityRef(id=e.id, name=e.name, type=e.type) for e in nlu.entities])
+            state.remember_entities(
+                [EntityRef(id=e.id, name=e.name, type=e.type, mention=e.mention) for e in nlu.entities]
+            )
         state.profile.update(nlu.profile_facts)

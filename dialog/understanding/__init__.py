@@ -8,13 +8,14 @@ from dialog.turn import UnderstandingStage
 from dialog.understanding.basic import DetectLanguage, Normalize, detect_language
 from dialog.understanding.emotion import DetectEmotion, EmotionDetector, EmotionLexicons
 from dialog.understanding.empathy import EmpathySignal
-from dialog.understanding.intent import ClassifyIntent, load_or_train
+from dialog.understanding.intent import ClassifyIntent, IntentModel, fingerprint, load_or_train, model_dir
 from dialog.understanding.profile import ExtractProfile
 from dialog.understanding.rewrite import RewriteQuery
 
 if TYPE_CHECKING:
     from dialog.runtime.services import Services
     from dialog.settings import Settings
+    from dialog.setup import SetupStep
     from knowledge import Knowledge
     from skills.registry import SkillRegistry
 
@@ -38,4 +39,26 @@ def default_stages(
     ]
 
 
-__all__ = ["DetectLanguage", "Normalize", "default_stages", "detect_language"]
+class IntentModelStep:
+    """`dialog setup`: train the intent classifier for the installed skills (if not current)."""
+
+    name = "intent model"
+
+    def ready(self, settings: Settings, services: Services) -> bool:
+        from skills.registry import SkillRegistry
+
+        model = IntentModel.load(model_dir(settings.home))
+        return model is not None and model.fingerprint == fingerprint(SkillRegistry.discover(settings))
+
+    def run(self, settings: Settings, services: Services) -> str:
+        from skills.registry import SkillRegistry
+
+        model = load_or_train(settings.home, SkillRegistry.discover(settings))
+        return f"trained ({len(model.labels)} intents)"
+
+
+def setup_steps() -> list[SetupStep]:
+    return [IntentModelStep()]
+
+
+__all__ = ["DetectLanguage", "Normalize", "default_stages", "detect_language", "setup_steps"]

@@ -25,6 +25,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from dialog.settings import SHIPPED_DATA_DIR
 from dialog.turn import Emotion, Turn
 
+jieba.setLogLevel(60)  # its "Building prefix dict" chatter goes to stderr otherwise
+
 EMOTIONS = ("happy", "sad", "angry", "anxious")
 NEGATIVE = {"sad", "angry", "anxious"}
 # Lexicon category -> (our emotion, weight). Broad categories count less than the curated cues.

@@ -1,0 +1,175 @@
+"""Core chat quality and speed, side by side with ChatterBot (BestMatch) on the same corpus files.
+
+    .venv/bin/python bench/chitchat.py [--home DIR] [--peer-python PATH] [--turns 200]
+
+Needs the artifacts of `dialog setup` (index, generator, ranker) in the data dir (--home or
+DIALOG_HOME). ChatterBot is not a project dependency: install it in any Python 3.11 environment
+(`pip install chatterbot`) and name that interpreter with --peer-python. It runs with its
+LowercaseTagger, because its default tagger needs the spaCy model en_core_web_sm, which is not on PyPI.
+Prints: 1-in-10 R@1 on the held-out split, paraphrase robustness (data/chat/paraphrases.yaml),
+warm per-turn latency of core chat without and with the generator, and ChatterBot's per-reply time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PARAPHRASES = Path(__file__).resolve().parent.parent / "data" / "chat" / "paraphrases.yaml"
+
+
+def peer(request: dict) -> dict:
+    """Runs inside the ChatterBot interpreter: train on the files, answer the queries, time each reply."""
+    from chatterbot import ChatBot
+    from chatterbot.tagging import LowercaseTagger
+    from chatterbot.trainers import ChatterBotCorpusTrainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bot = ChatBot("peer", storage_adapter="chatterbot.storage.SQLStorageAdapter",
+                      database_uri=f"sqlite:///{tmp}/db.sqlite3",
+                      logic_adapters=["chatterbot.logic.BestMatch"],
+                      tagger=LowercaseTagger, read_only=True)  # fmt: skip
+        started = time.perf_counter()
+        ChatterBotCorpusTrainer(bot, show_training_progress=False).train(*request["files"])
+        trained = time.perf_counter() - started
+        replies, times = [], []
+        for query in request["queries"]:
+            sent = time.perf_counter()
+            replies.append(str(bot.get_response(query)))
+            times.append((time.perf_counter() - sent) * 1000)
+    return {"replies": replies, "times_ms": times, "train_s": trained}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    import yaml
+
+    from dialog.agent import Agent
+    from dialog.chat import training
+    from dialog.chat.assembly import Parts
+    from dialog.chat.ranker import LightGBMRanker
+    from dialog.chat.text import key
+    from dialog.settings import Settings
+    from dialog.state.model import DialogueState
+    from dialog.turn import CHITCHAT, Turn
+    from dialog.understanding.basic import detect_language
+    from skills.registry import SkillRegistry
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--peer-python", default=sys.executable)
+    parser.add_argument("--turns", type=int, default=200)
+    args = parser.parse_args()
+    base = Settings(home=args.home) if args.home else Settings()
+    settings = base.model_copy(update={"chat_seed": 1})
+    parts = Parts(settings)
+    if parts.index is None:
+        sys.exit("No index in the data dir: run `dialog setup` first.")
+    ranker = LightGBMRanker.load(settings.home)
+
+    # 1. response selection: 1 true reply among 10 on the held-out split
+    heldout = parts.index.heldout()
+    print(
+        "response selection, 1 true reply among 10 (9 random), held-out split (never indexed or trained on)"
+    )
+    for name, pairs in [("all", heldout), *[(lang, [p for p in heldout if detect_language(p.query) == lang])
+                                             for lang in ("en", "zh")]]:  # fmt: skip
+        r1 = training.one_in_ten(lambda ctx, cands: list(ranker.raw(cands)), parts, pairs)
+        dense = training.one_in_ten(lambda ctx, cands: training._feature(cands, "dense_qc"), parts, pairs)
+        print(
+            f"  {name:4} queries {len({key(p.query) for p in pairs}):4}  ranker R@1 {r1:.3f}   "
+            f"dense cosine alone {dense:.3f}   chance 0.100"
+        )
+
+    # 2. paraphrase robustness, this system and ChatterBot on the same files
+    paraphrases = yaml.safe_load(PARAPHRASES.read_text(encoding="utf-8"))
+    items = [(lang, e["query"], e["original"]) for lang in ("en", "zh") for e in paraphrases[lang]]
+    all_pairs = [*parts.index.pairs, *heldout]
+    truths = training.truth_table(all_pairs)
+    agent = Agent.from_settings(settings.model_copy(update={"chat_generator_enabled": False}),
+                                skills=SkillRegistry())  # fmt: skip
+    chat = agent.handlers[CHITCHAT]
+
+    def understood(text: str) -> Turn:
+        now = time.time()
+        turn = Turn("bench", "bench", text, DialogueState.new("bench", now), now)
+        for stage in agent.stages:
+            stage(turn)
+        return turn
+
+    def reply(turn: Turn, chat=chat) -> str:  # type: ignore[no-untyped-def]
+        result = chat.handle(turn, CHITCHAT)
+        return result.text if result else ""
+
+    # Only paraphrases whose original question is indexed (not in the held-out split) count, for both.
+    indexed = {key(p.query) for p in parts.index.pairs}
+    items = [item for item in items if key(item[2]) in indexed]
+    chat.sample_top = 1  # the best candidate, not a sample among the top three
+    ours = [reply(understood(q)) for _, q, _ in items]
+    request = {"files": parts.index.meta["corpora"], "queries": [q for _, q, _ in items]}
+    peer_result = None
+    try:
+        done = subprocess.run([args.peer_python, __file__, "--as-peer"], input=json.dumps(request),
+                              capture_output=True, text=True, timeout=1800, check=True)  # fmt: skip
+        peer_result = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, json.JSONDecodeError) as error:
+        tail = getattr(error, "stderr", "") or ""
+        print(f"ChatterBot could not run with {args.peer_python}: {tail.strip().splitlines()[-1:] or error}")
+    print(
+        f"\nparaphrase robustness ({len(items)} paraphrases of indexed corpus questions; "
+        "right = one of its corpus replies)"
+    )
+    for lang in ("en", "zh"):
+        rows = [i for i, item in enumerate(items) if item[0] == lang]
+        mine = sum(key(ours[i]) in truths[key(items[i][2])] for i in rows)
+        line = f"  {lang}: this system {mine}/{len(rows)}"
+        if peer_result:
+            theirs = sum(key(peer_result["replies"][i]) in truths[key(items[i][2])] for i in rows)
+            line += f"   ChatterBot {theirs}/{len(rows)}"
+        print(line)
+
+    # 3. warm latency of core chat, without and with the generator
+    turns = [understood(q) for _, q, _ in items]
+    print(
+        f"\nwarm per-turn latency of core chat (generators + features + ranking + selection), "
+        f"{args.turns} turns"
+    )
+    for label, enabled in [("without generator", False), ("with generator", True)]:
+        agent = Agent.from_settings(settings.model_copy(update={"chat_generator_enabled": enabled}),
+                                    skills=SkillRegistry())  # fmt: skip
+        chat = agent.handlers[CHITCHAT]
+        for turn in turns[:5]:
+            reply(turn, chat)
+        times = []
+        for n in range(args.turns):
+            started = time.perf_counter()
+            reply(turns[n % len(turns)], chat)
+            times.append((time.perf_counter() - started) * 1000)
+        agent.close()
+        print(f"  {label:18} p50 {percentile(times, 0.5):7.1f} ms   p95 {percentile(times, 0.95):7.1f} ms")
+        if label == "without generator":
+            ours_p50 = percentile(times, 0.5)
+    if peer_result:
+        p50 = statistics.median(peer_result["times_ms"])
+        print(
+            f"  ChatterBot BestMatch p50 {p50:7.1f} ms per reply "
+            f"(trained in {peer_result['train_s']:.0f} s); "
+            f"ratio ours/ChatterBot {ours_p50 / p50:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    if "--as-peer" in sys.argv:
+        print(json.dumps(peer(json.loads(sys.stdin.read()))))
+    else:
+        main()

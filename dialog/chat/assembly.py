@@ -1,0 +1,107 @@
+"""Builds core chat from settings and the artifacts in the data dir, degrading clearly:
+no index -> no retrieval generator; no generator model -> no neural generator; no knowledge
+facts -> no KG generator; no trained ranker -> generator scores (GeneratorScoreRanker)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+from dialog.chat import artifacts
+from dialog.chat.core import CandidateGenerator, CoreChat, GeneratorScoreRanker, Ranker
+from dialog.settings import Settings
+from knowledge import Knowledge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """The shared pieces, loaded on first use."""
+
+    settings: Settings
+
+    @cached_property
+    def embedder(self):  # type: ignore[no-untyped-def]
+        from dialog.chat.embedding import Embedder
+
+        return Embedder(self.settings.chat_embedding_model)
+
+    @cached_property
+    def persona(self):  # type: ignore[no-untyped-def]
+        from dialog.chat.persona import Persona
+
+        return Persona.load()
+
+    @cached_property
+    def reader(self):  # type: ignore[no-untyped-def]
+        from dialog.chat.empathy import default_reader
+
+        return default_reader()
+
+    @cached_property
+    def index(self):  # type: ignore[no-untyped-def]
+        from dialog.chat.index import RetrievalIndex
+
+        return (
+            RetrievalIndex.load(self.settings.home)
+            if artifacts.exists(artifacts.index_dir(self.settings.home))
+            else None
+        )
+
+    @cached_property
+    def features(self):  # type: ignore[no-untyped-def]
+        from dialog.chat.features import FeatureExtractor
+
+        cross = None
+        if self.settings.chat_cross_encoder:
+            from sentence_transformers import CrossEncoder
+
+            cross = CrossEncoder(self.settings.chat_cross_encoder, device="cpu")
+        languages = [lang.strip() for lang in self.settings.chat_dense_languages.split(",") if lang.strip()]
+        return FeatureExtractor(self.embedder, self.persona, self.reader, self.index, languages, cross)
+
+    def generator_model(self) -> str | None:
+        if self.settings.chat_generator_model:
+            return self.settings.chat_generator_model
+        own = artifacts.generator_dir(self.settings.home)
+        return str(own) if artifacts.exists(own) else None
+
+    def neural(self):  # type: ignore[no-untyped-def]
+        from dialog.chat.neural import NeuralGenerator
+
+        model = self.generator_model()
+        if model is None or not self.settings.chat_generator_enabled:
+            return None
+        budget_s = self.settings.chat_generator_budget_ms / 1000
+        return NeuralGenerator(model, self.persona, self.reader, budget_s, seed=self.settings.chat_seed)
+
+
+def build(settings: Settings, knowledge: Knowledge | None) -> CoreChat:
+    from dialog.chat.kg import KgGenerator
+    from dialog.chat.ranker import LightGBMRanker
+    from dialog.chat.retrieval import RetrievalGenerator
+
+    parts = Parts(settings)
+    generators: list[CandidateGenerator] = []
+    if parts.index is not None:
+        generators.append(RetrievalGenerator(parts.features, settings.chat_top_k))
+    else:
+        log.warning("no retrieval index in %s: run `dialog index build`", settings.home)
+    neural = parts.neural()
+    if neural is not None:
+        generators.append(neural)
+    if knowledge is not None and knowledge.facts is not None:
+        generators.append(KgGenerator(knowledge.facts))
+    ranker: Ranker = GeneratorScoreRanker()
+    if generators and artifacts.exists(artifacts.ranker_dir(settings.home)):
+        try:
+            ranker = LightGBMRanker.load(settings.home)
+        except artifacts.ArtifactError as error:
+            log.warning("%s Falling back to generator scores.", error)
+    return CoreChat(
+        generators, ranker, settings.chat_threshold,
+        featurizer=parts.features if generators else None,
+        sample_top=settings.chat_sample_top, seed=settings.chat_seed,
+    )  # fmt: skip

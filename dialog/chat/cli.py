@@ -1,0 +1,98 @@
+"""`dialog index build`, `dialog train generator`, `dialog train ranker`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import dialog.cli as base  # `dialog.cli` imports this module: only its attributes at call time
+
+index_app = typer.Typer(help="The core-chat retrieval index.", no_args_is_help=True)
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[Any]:
+    """A (stage, advance, total) callback drawing one rich bar per stage, on stderr."""
+    bars: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=base.err, transient=False) as progress:  # fmt: skip
+
+        def report(stage: str, advance: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.advance(bars[stage], advance)
+
+        yield report
+
+
+@index_app.command("build")
+def index_build(
+    corpus: Annotated[
+        list[Path] | None,
+        typer.Option("--corpus", help="A corpus file (.jsonl, .csv, chatterbot .yml); repeatable."),
+    ] = None,
+    no_default: Annotated[
+        bool, typer.Option("--no-default", help="Leave out the shipped chatterbot-corpus and persona pairs.")
+    ] = False,
+) -> None:
+    """Build the retrieval index into the data dir; it replaces the old one only when complete."""
+    from dialog.chat import training
+
+    settings = base.load_settings()
+    base.log_to_file(settings)
+    files = list(corpus or [])
+    if no_default and not files:
+        base.err.print("[red]Nothing to index: --no-default needs at least one --corpus file.[/red]")
+        raise typer.Exit(2)
+    with base.user_errors(), progress_bar() as report:
+        meta = training.build_index(settings, files, include_default=not no_default, progress=report)
+    base.out.print(
+        f"indexed {meta['pairs']} pairs from {len(meta['corpora'])} files "
+        f"({meta['heldout_pairs']} held out for evaluation) into {settings.home / 'index'}"
+    )
+    if meta["skipped"]:
+        base.out.print(f"skipped malformed entries of the shipped corpus: {', '.join(meta['skipped'])}")
+
+
+def train_generator() -> None:
+    """Train the small neural generator on the indexed pairs (seeded, reproducible)."""
+    from dialog.chat import training
+
+    settings = base.load_settings()
+    base.log_to_file(settings)
+    with base.user_errors(), progress_bar() as report:
+        meta = training.train_generator(settings, progress=report)
+    base.out.print(
+        f"generator: {meta['parameters']:,} parameters, {meta['pairs']} pairs, {meta['epochs']} epochs, "
+        f"final loss {meta['final_loss']}, {meta['seconds']} s -> {settings.home / 'models' / 'generator'}"
+    )
+
+
+def train_ranker() -> None:
+    """Train the LightGBM ranker; print held-out NDCG@1 / R@1 and feature importances."""
+    from dialog.chat import training
+
+    settings = base.load_settings()
+    base.log_to_file(settings)
+    with base.user_errors(), progress_bar() as report:
+        meta = training.train_ranker(settings, progress=report)
+    groups = meta["groups"]
+    base.out.print(
+        f"ranker: {groups['train']} training groups, {groups['calibration']} calibration groups, "
+        f"{groups['heldout']} held-out groups (never indexed or trained on)"
+    )
+    table = Table("held-out", "NDCG@1", "R@1", title="ranking quality")
+    for name, metrics in meta["heldout"].items():
+        table.add_row(name, f"{metrics['ndcg@1']:.4f}", f"{metrics['r@1']:.4f}")
+    base.out.print(table)
+    base.out.print(f"1 true reply among 10 (9 random), held-out R@1: {meta['one_in_ten_r@1']:.4f}")
+    importances = Table("feature", "gain share", title="feature importances")
+    for name, share in meta["importances"].items():
+        importances.add_row(name, f"{share:.4f}")
+    base.out.print(importances)

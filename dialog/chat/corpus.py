@@ -1,0 +1,198 @@
+"""Paired conversation data: loaders, de-duplication and the deterministic splits.
+
+Formats: chatterbot-corpus YAML (`conversations:` lists, each line answering the one before),
+JSONL (`{"query", "response"}` or `{"turns": [...]}`, optional `"category"`), and CSV with
+`query,response` columns (optional `category`). A bad file raises CorpusError naming file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from dialog.chat.text import key
+from dialog.errors import InvalidInput
+
+Split = Literal["train", "ranker", "heldout"]
+CONTEXT_TURNS = 2  # utterances before the query kept as its context
+
+
+class CorpusError(InvalidInput):
+    """A corpus file cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    query: str
+    response: str
+    context: tuple[str, ...] = ()  # the utterances before the query, oldest first
+    category: str = ""
+    source: str = ""  # file:line
+
+    def to_json(self) -> dict[str, object]:
+        return {"query": self.query, "response": self.response, "context": list(self.context),
+                "category": self.category, "source": self.source}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict) -> Pair:
+        return cls(data["query"], data["response"], tuple(data.get("context", ())),
+                   data.get("category", ""), data.get("source", ""))  # fmt: skip
+
+
+def default_corpus_files() -> list[Path]:
+    """The English and Chinese files of the chatterbot-corpus package, and the persona's own pairs."""
+    import chatterbot_corpus
+
+    from dialog.chat.persona import PERSONA_FILE
+
+    root = Path(chatterbot_corpus.__file__).parent / "data"
+    return [
+        *sorted((root / "english").glob("*.yml")),
+        *sorted((root / "chinese").glob("*.yml")),
+        PERSONA_FILE,
+    ]
+
+
+def load_corpora(paths: Iterable[Path], skipped: list[str] | None = None) -> list[Pair]:
+    """All pairs of all files, exact duplicates dropped (first occurrence kept).
+
+    With `skipped` given, malformed conversations are left out and named there instead of raising
+    (for the shipped chatterbot-corpus, which has one; an operator's files are checked strictly).
+    """
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()
+    pairs: list[Pair] = []
+    for path in paths:
+        for pair in load_file(Path(path), skipped):
+            identity = (pair.query, pair.response, pair.context)
+            if identity not in seen:
+                seen.add(identity)
+                pairs.append(pair)
+    return pairs
+
+
+def load_file(path: Path, skipped: list[str] | None = None) -> list[Pair]:
+    if not path.is_file():
+        raise CorpusError(f"Corpus file {path} does not exist.")
+    suffix = path.suffix.lower()
+    loaders = {".jsonl": _load_jsonl, ".csv": _load_csv}
+    if suffix not in (*loaders, ".yml", ".yaml"):
+        raise CorpusError(f"Corpus file {path} is not .yml, .yaml, .jsonl or .csv.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorpusError(f"Corpus file {path} cannot be read as UTF-8 text ({error}).") from error
+    if suffix in (".yml", ".yaml"):
+        return list(_load_yaml(path, text, skipped))
+    return list(loaders[suffix](path, text))
+
+
+def chain(utterances: list[str], category: str, source: str) -> Iterator[Pair]:
+    """A conversation as pairs: each utterance answers the one before, with up to two before that."""
+    for i in range(1, len(utterances)):
+        context = tuple(utterances[max(0, i - 1 - CONTEXT_TURNS) : i - 1])
+        yield Pair(utterances[i - 1], utterances[i], context, category, source)
+
+
+def _clean(value: object) -> str | None:
+    return " ".join(value.split()) if isinstance(value, str) and value.strip() else None
+
+
+def _load_yaml(path: Path, text: str, skipped: list[str] | None) -> Iterator[Pair]:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        line = getattr(getattr(error, "problem_mark", None), "line", -1) + 1
+        raise CorpusError(f"{path}, line {line}: not valid YAML.") from error
+    if not isinstance(root, yaml.MappingNode):
+        raise CorpusError(f"{path}, line 1: expected a mapping with a 'conversations' list.")
+    fields = {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
+    category = ""
+    if isinstance(fields.get("categories"), yaml.SequenceNode) and fields["categories"].value:
+        category = str(fields["categories"].value[0].value)
+    conversations = fields.get("conversations")
+    if not isinstance(conversations, yaml.SequenceNode):
+        raise CorpusError(f"{path}, line 1: expected a 'conversations' list.")
+    category = category or path.stem
+    for node in conversations.value:
+        line = node.start_mark.line + 1
+        problem = None
+        if not isinstance(node, yaml.SequenceNode) or len(node.value) < 2:
+            problem = "a conversation must be a list of at least two lines"
+        else:
+            utterances = [_clean(i.value) if isinstance(i, yaml.ScalarNode) else None for i in node.value]
+            if None in utterances:
+                problem = "every line of a conversation must be non-empty text"
+        if problem and skipped is None:
+            raise CorpusError(f"{path}, line {line}: {problem}.")
+        if problem and skipped is not None:
+            skipped.append(f"{path.name}:{line}")
+            continue
+        yield from chain(utterances, category, f"{path.name}:{line}")  # type: ignore[arg-type]
+
+
+def _load_jsonl(path: Path, text: str) -> Iterator[Pair]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise CorpusError(f"{path}, line {number}: not valid JSON ({error.msg}).") from error
+        if not isinstance(record, dict):
+            raise CorpusError(f"{path}, line {number}: expected a JSON object.")
+        category = str(record.get("category") or path.stem)
+        source = f"{path.name}:{number}"
+        if "turns" in record:
+            turns = record["turns"]
+            utterances = [_clean(t) for t in turns] if isinstance(turns, list) else [None]
+            if len(utterances) < 2 or None in utterances:
+                raise CorpusError(f"{path}, line {number}: 'turns' must list at least two non-empty texts.")
+            yield from chain(utterances, category, source)  # type: ignore[arg-type]
+            continue
+        query, response = _clean(record.get("query")), _clean(record.get("response"))
+        if query is None or response is None:
+            raise CorpusError(f"{path}, line {number}: expected non-empty 'query' and 'response' texts.")
+        yield Pair(query, response, (), category, source)
+
+
+def _load_csv(path: Path, text: str) -> Iterator[Pair]:
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames or not {"query", "response"} <= set(reader.fieldnames):
+        raise CorpusError(f"{path}, line 1: the header must name 'query' and 'response' columns.")
+    for row in reader:
+        query, response = _clean(row.get("query")), _clean(row.get("response"))
+        if query is None or response is None:
+            raise CorpusError(f"{path}, line {reader.line_num}: 'query' and 'response' must be non-empty.")
+        yield Pair(query, response, (), row.get("category") or path.stem, f"{path.name}:{reader.line_num}")
+
+
+@dataclass(frozen=True)
+class Splitter:
+    """Deterministic split by the query's key, so every pair of one query lands in the same split.
+
+    heldout: neither indexed nor trained on (evaluation only); ranker: indexed, the ranker's training
+    queries (their own entries are masked from retrieval while featurising), not seen by the generator;
+    train: indexed and the generator's training data.
+    """
+
+    heldout: float = 0.1
+    ranker: float = 0.15
+    salt: str = "dialog-chat-v1"
+    _cache: dict[str, Split] = field(default_factory=dict, compare=False, repr=False)
+
+    def __call__(self, query: str) -> Split:
+        k = key(query)
+        if k not in self._cache:
+            digest = hashlib.blake2b(f"{self.salt}:{k}".encode(), digest_size=8).digest()
+            u = int.from_bytes(digest, "big") / 2**64
+            self._cache[k] = (
+                "heldout" if u < self.heldout else "ranker" if u < self.heldout + self.ranker else "train"
+            )
+        return self._cache[k]

@@ -1,0 +1,191 @@
+"""The retrieval index: BM25 (bm25s) and dense vectors over the queries and the responses of the
+indexed pairs, written into the data dir and swapped in atomically.
+
+Held-out pairs are stored beside it (heldout.jsonl) but never indexed: they are the evaluation split.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from dialog.chat import artifacts
+from dialog.chat.corpus import Pair, Splitter, default_corpus_files, load_corpora
+from dialog.chat.embedding import Embedder
+from dialog.chat.text import key, tokens
+from dialog.chat.topics import TopicModel
+
+INDEX_VERSION = 2
+RRF_K = 60
+Progress = Callable[[str, int, int], None]  # (stage, advance, total)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One indexed pair as matched against a query."""
+
+    pair: int  # row in the index
+    fused: float  # reciprocal-rank fusion of the four rankings
+    bm25_qq: float  # query vs indexed query, relative to the best BM25 score of this search
+    bm25_qr: float  # query vs indexed response, likewise
+    dense_qq: float  # cosine, query vs indexed query
+    dense_qr: float  # cosine, query vs indexed response
+
+
+class RetrievalIndex:
+    def __init__(self, root: Path, pairs: list[Pair], query_vecs: np.ndarray, response_vecs: np.ndarray,
+                 bm25_queries: bm25s.BM25, bm25_responses: bm25s.BM25, meta: dict) -> None:  # fmt: skip
+        self.root = root
+        self.pairs = pairs
+        self.query_vecs = query_vecs
+        self.response_vecs = response_vecs
+        self.bm25_queries = bm25_queries
+        self.bm25_responses = bm25_responses
+        self.meta = meta
+        self.topics = TopicModel.load(root)
+        self.query_keys = [key(p.query) for p in pairs]
+        self.response_keys = [key(p.response) for p in pairs]
+        # genericness: how many different queries share a response ("OK", "Hello"...)
+        distinct = {(q, r) for q, r in zip(self.query_keys, self.response_keys, strict=True)}
+        self.response_fanout = Counter(r for _, r in distinct)
+        self.response_row: dict[str, int] = {}
+        for row, pair in enumerate(pairs):
+            self.response_row.setdefault(pair.response, row)
+
+    # ------------------------------------------------------------------ build / load
+
+    @classmethod
+    def build(cls, home: Path, corpus_files: Sequence[Path], embedder: Embedder, splitter: Splitter, *,
+              include_default: bool = True, progress: Progress | None = None) -> dict:  # fmt: skip
+        """Load every corpus file first (a bad one raises before anything is written), then build.
+
+        The operator's `corpus_files` are checked strictly; the shipped chatterbot-corpus (with
+        `include_default`) has one malformed entry, which is skipped and named in the metadata.
+        """
+        progress = progress or (lambda stage, advance, total: None)
+        skipped: list[str] = []
+        defaults = default_corpus_files() if include_default else []
+        pairs = load_corpora(defaults, skipped) + load_corpora(corpus_files)
+        indexed = [p for p in pairs if splitter(p.query) != "heldout"]
+        heldout = [p for p in pairs if splitter(p.query) == "heldout"]
+        if not indexed:
+            raise artifacts.ArtifactError("The corpora hold no pairs to index.")
+        queries = [p.query for p in indexed]
+        responses = [p.response for p in indexed]
+        total = 2 * len(indexed)
+        progress("embedding", 0, total)
+        query_vecs = embedder.encode(queries, on_batch=lambda n: progress("embedding", n, total))
+        response_vecs = embedder.encode(responses, on_batch=lambda n: progress("embedding", n, total))
+        with artifacts.publishing(artifacts.index_dir(home)) as out:
+            for name, texts in (("bm25_queries", queries), ("bm25_responses", responses)):
+                retriever = bm25s.BM25()
+                retriever.index([list(tokens(t)) or ["<empty>"] for t in texts], show_progress=False)
+                retriever.save(str(out / name), show_progress=False)
+            np.save(out / "query_vecs.npy", query_vecs)
+            np.save(out / "response_vecs.npy", response_vecs)
+            topics = TopicModel.train([p for p in indexed if splitter(p.query) == "train"])
+            if topics is not None:
+                topics.save(out)
+            _write_jsonl(out / "pairs.jsonl", indexed)
+            _write_jsonl(out / "heldout.jsonl", heldout)
+            meta = {
+                "version": INDEX_VERSION,
+                "built_at": time.time(),
+                "embedding_model": embedder.model_name,
+                "corpora": [str(p) for p in [*defaults, *corpus_files]],
+                "skipped": skipped,
+                "pairs": len(indexed),
+                "heldout_pairs": len(heldout),
+                "splits": dict(Counter(splitter(p.query) for p in pairs)),
+                "splitter": {"heldout": splitter.heldout, "ranker": splitter.ranker, "salt": splitter.salt},
+            }
+            (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        return meta
+
+    @classmethod
+    def load(cls, home: Path) -> RetrievalIndex:
+        root = artifacts.index_dir(home)
+        if not artifacts.exists(root):
+            raise artifacts.ArtifactError(f"No retrieval index in {root}; run `dialog index build`.")
+        meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("version") != INDEX_VERSION:
+            raise artifacts.ArtifactError(f"The index in {root} is of another version; rebuild it.")
+        return cls(
+            root,
+            read_jsonl(root / "pairs.jsonl"),
+            np.load(root / "query_vecs.npy"),
+            np.load(root / "response_vecs.npy"),
+            bm25s.BM25.load(str(root / "bm25_queries"), show_progress=False),
+            bm25s.BM25.load(str(root / "bm25_responses"), show_progress=False),
+            meta,
+        )
+
+    def heldout(self) -> list[Pair]:
+        return read_jsonl(self.root / "heldout.jsonl")
+
+    def splitter(self) -> Splitter:
+        return Splitter(**self.meta["splitter"])
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self, text: str, vec: np.ndarray | None, k: int = 30, exclude_query: str | None = None
+    ) -> list[Hit]:
+        """The k best pairs by reciprocal-rank fusion of BM25 and dense, query->query and ->response.
+
+        vec None: BM25 only (a language the embedding model does not serve); dense scores are NaN.
+        exclude_query masks the pairs whose query has that key (leave-one-out while training the ranker).
+        """
+        words = list(tokens(text))
+        bm25_qq = self.bm25_queries.get_scores(words) if words else np.zeros(len(self.pairs))
+        bm25_qr = self.bm25_responses.get_scores(words) if words else np.zeros(len(self.pairs))
+        nan = np.full(len(self.pairs), np.nan, dtype=np.float32)
+        dense_qq = self.query_vecs @ vec if vec is not None else nan
+        dense_qr = self.response_vecs @ vec if vec is not None else nan
+        rankings = [bm25_qq, bm25_qr] + ([dense_qq, dense_qr] if vec is not None else [])
+        mask = np.ones(len(self.pairs), dtype=bool)
+        if exclude_query is not None:
+            masked = key(exclude_query)
+            mask = np.array([q != masked for q in self.query_keys])
+        fused = np.zeros(len(self.pairs))
+        depth = min(len(self.pairs), 4 * k)
+        for scores in rankings:
+            ranked = np.where(mask, scores, -np.inf)
+            top = np.argpartition(-ranked, depth - 1)[:depth]
+            top = top[np.argsort(-ranked[top])]
+            for rank, row in enumerate(top):
+                if mask[row] and (scores is dense_qq or scores is dense_qr or scores[row] > 0):
+                    fused[row] += 1.0 / (RRF_K + rank + 1)
+        best = np.argsort(-fused)[:k]
+        max_qq = float(bm25_qq.max()) or 1.0
+        max_qr = float(bm25_qr.max()) or 1.0
+        return [
+            Hit(
+                int(i),
+                float(fused[i]),
+                float(bm25_qq[i] / max_qq),
+                float(bm25_qr[i] / max_qr),
+                float(dense_qq[i]),
+                float(dense_qr[i]),
+            )
+            for i in best
+            if fused[i] > 0
+        ]
+
+
+def _write_jsonl(path: Path, pairs: Sequence[Pair]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for pair in pairs:
+            handle.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: Path) -> list[Pair]:
+    with open(path, encoding="utf-8") as handle:
+        return [Pair.from_json(json.loads(line)) for line in handle if line.strip()]

@@ -1,0 +1,53 @@
+"""A topic model for the topic-coherence features: P(corpus category | text) from a character
+n-gram TF-IDF logistic regression (works alike for Chinese and English), trained at index build on
+the queries and responses of the 'train' split only, so the ranker's and the held-out queries'
+replies stay unseen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from dialog.chat.corpus import Pair
+
+FILE = "topics.joblib"
+MIN_PER_TOPIC = 5
+
+
+class TopicModel:
+    def __init__(self, pipeline) -> None:  # type: ignore[no-untyped-def]
+        self.pipeline = pipeline
+
+    @classmethod
+    def train(cls, pairs: Sequence[Pair], seed: int = 0) -> TopicModel | None:
+        """None when the corpora have fewer than two categories worth learning."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        texts = [t for p in pairs for t in (p.query, p.response)]
+        labels = [p.category for p in pairs for _ in (0, 1)]
+        counts = {label: labels.count(label) for label in set(labels)}
+        keep = [i for i, label in enumerate(labels) if counts[label] >= MIN_PER_TOPIC]
+        if len({labels[i] for i in keep}) < 2:
+            return None
+        pipeline = make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True),
+            LogisticRegression(C=5.0, max_iter=500, random_state=seed),
+        )
+        pipeline.fit([texts[i] for i in keep], [labels[i] for i in keep])
+        return cls(pipeline)
+
+    def save(self, directory: Path) -> None:
+        joblib.dump(self.pipeline, directory / FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> TopicModel | None:
+        path = directory / FILE
+        return cls(joblib.load(path)) if path.is_file() else None
+
+    def distributions(self, texts: Sequence[str]) -> np.ndarray:
+        return self.pipeline.predict_proba(list(texts))

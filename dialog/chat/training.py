@@ -1,0 +1,166 @@
+"""What `dialog index build`, `dialog train generator` and `dialog train ranker` (and `dialog setup`)
+run: each reads the data dir's artifacts, writes its own atomically and returns a report."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dialog.chat import artifacts
+from dialog.chat.assembly import Parts
+from dialog.chat.core import Candidate
+from dialog.chat.corpus import Pair, Splitter
+from dialog.chat.features import ChatContext
+from dialog.chat.text import key
+from dialog.settings import Settings
+from dialog.understanding.basic import detect_language
+
+Progress = Callable[[str, int, int], None]  # (stage, advance, total)
+DISTRACTORS = 9
+MAX_TRAIN_QUERIES = 600  # train-split queries that also give ranker groups (featurising takes time)
+
+
+def build_index(
+    settings: Settings,
+    corpus_files: Sequence[Path],
+    include_default: bool = True,
+    progress: Progress | None = None,
+    splitter: Splitter | None = None,
+) -> dict:
+    from dialog.chat.corpus import load_corpora
+    from dialog.chat.index import RetrievalIndex
+
+    load_corpora(corpus_files)  # a malformed file fails here, before the slow model load
+    return RetrievalIndex.build(
+        settings.home,
+        corpus_files,
+        Parts(settings).embedder,
+        splitter or Splitter(),
+        include_default=include_default,
+        progress=progress,
+    )
+
+
+def train_generator(settings: Settings, progress: Progress | None = None) -> dict:
+    from dialog.chat.generator_train import train_generator as train
+    from dialog.chat.generator_train import training_pairs
+
+    parts = Parts(settings)
+    if parts.index is None:
+        raise artifacts.ArtifactError(
+            "Training the generator needs the index; run `dialog index build` first."
+        )
+    pairs = training_pairs(parts.index.pairs, parts.index.splitter())
+    report = progress or (lambda stage, advance, total: None)
+    return train(settings.home, pairs, parts.reader,
+                 progress=lambda step, total, loss: report("training", 1, total))  # fmt: skip
+
+
+def train_ranker(
+    settings: Settings,
+    progress: Progress | None = None,
+    seed: int = 7,
+    max_train_queries: int = MAX_TRAIN_QUERIES,
+) -> dict:
+    """Groups from the indexed queries (each masked from its own search): train on 80%, calibrate the
+    score on 20%, evaluate on the held-out split."""
+    from dialog.chat import ranker
+    from dialog.chat.ranker import GroupBuilder
+
+    parts = Parts(settings)
+    index = parts.index
+    if index is None:
+        raise artifacts.ArtifactError("Training the ranker needs the index; run `dialog index build` first.")
+    splitter, heldout = index.splitter(), index.heldout()
+    truths = truth_table([*index.pairs, *heldout])
+    generator = parts.neural()
+    builder = GroupBuilder(parts.features, truths, seed, generator)
+    # Every indexed query gives groups (its own entries masked); only the ranker split's, which the
+    # generator never saw, get generated replies.
+    ranker_pairs = [p for p in index.pairs if splitter(p.query) == "ranker"]
+    train_keys = sorted({key(p.query) for p in index.pairs if splitter(p.query) == "train"})
+    sampled = set(random.Random(seed).sample(train_keys, min(len(train_keys), max_train_queries)))
+    train_pairs = [p for p in index.pairs if key(p.query) in sampled]
+    report = progress or (lambda stage, advance, total: None)
+    total = len({key(p.query) for p in [*ranker_pairs, *train_pairs, *heldout]})
+    step = lambda n: report("featurising", n, total)  # noqa: E731
+    selection, retrieval = builder.groups(ranker_pairs, step)
+    builder.generator = None
+    more_selection, more_retrieval = builder.groups(train_pairs, step)
+    selection, retrieval = selection + more_selection, retrieval + more_retrieval
+    builder.reword = False
+    test_selection, test_retrieval = builder.groups(heldout, step)
+    groups = selection + retrieval
+    if len(groups) < 10 or not test_selection:
+        raise artifacts.ArtifactError("Too few queries to train and evaluate a ranker; add corpus pairs.")
+    random.Random(seed).shuffle(groups)
+    cut = max(1, len(groups) // 5)
+    booster, calibration = ranker.train(groups[cut:], groups[:cut], seed)
+    trained = ranker.LightGBMRanker(booster, calibration, {})
+    scorers = {
+        "ranker": lambda g: trained.raw(g.candidates),
+        "dense_qc only": lambda g: _feature(g.candidates, "dense_qc"),
+        "token_overlap only": lambda g: _feature(g.candidates, "token_overlap"),
+    }
+    test = test_selection + test_retrieval
+    heldout_metrics = {
+        **{name: ranker.evaluate(scorer, test) for name, scorer in scorers.items()},
+        "random order": ranker.random_order(test),
+        "ranker, selection groups": ranker.evaluate(scorers["ranker"], test_selection),
+        "ranker, retrieval groups": ranker.evaluate(scorers["ranker"], test_retrieval),
+        "random order, retrieval groups": ranker.random_order(test_retrieval),
+    }
+    one_of_ten = one_in_ten(lambda ctx, cands: list(trained.raw(cands)), parts, heldout, seed)
+    meta = {
+        "groups": {"train": len(groups) - cut, "calibration": cut, "heldout": len(test)},
+        "heldout": heldout_metrics,
+        "one_in_ten_r@1": one_of_ten,
+        "generator_candidates": generator is not None,
+        "importances": ranker.importances(booster),
+    }
+    ranker.save(settings.home, booster, calibration, meta)
+    return meta
+
+
+def truth_table(pairs: Sequence[Pair]) -> dict[str, set[str]]:
+    truths: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs:
+        truths[key(pair.query)].add(key(pair.response))
+    return truths
+
+
+def one_in_ten(score: Callable[[ChatContext, list[Candidate]], list[float]], parts: Parts,
+               heldout: Sequence[Pair], seed: int = 7) -> float:  # fmt: skip
+    """R@1 of picking the true response among it and 9 random corpus responses, per held-out query."""
+    index = parts.index
+    rng = random.Random(seed)
+    truths = truth_table([*index.pairs, *heldout])
+    pool = sorted({p.response for p in [*index.pairs, *heldout]})
+    seen: set[str] = set()
+    hits = []
+    for pair in heldout:
+        if key(pair.query) in seen:
+            continue
+        seen.add(key(pair.query))
+        distractors: list[str] = []
+        while len(distractors) < DISTRACTORS:
+            other = rng.choice(pool)
+            if key(other) not in truths[key(pair.query)] and other not in distractors:
+                distractors.append(other)
+        language = detect_language(pair.query)
+        ctx = ChatContext(pair.query, language, parts.reader.detect(pair.query, language), pair.context)
+        candidates = [Candidate(text=t, source="retrieval") for t in [pair.response, *distractors]]
+        for candidate, features in zip(candidates, parts.features.compute(ctx, candidates), strict=True):
+            candidate.features = features
+        scores = score(ctx, candidates)
+        hits.append(float(int(np.argmax(scores)) == 0 and scores[0] > max(scores[1:])))
+    return round(float(np.mean(hits)), 4)
+
+
+def _feature(candidates: Sequence[Candidate], name: str) -> list[float]:
+    return [c.features.get(name, float("nan")) if c.features.get(name) == c.features.get(name) else -1.0
+            for c in candidates]  # fmt: skip

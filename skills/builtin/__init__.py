@@ -1,0 +1,1 @@
+"""Built-in skills (bilingual, offline), registered as `dialog.skills` entry points in pyproject.toml."""

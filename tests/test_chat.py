@@ -1,0 +1,418 @@
+"""Core chat against real artifacts: a small index (real bm25s + the bundled MiniLM), a ranker trained
+on it, a tiny generator trained here, and agents on the real embedded server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from dialog.agent import Agent
+from dialog.chat import artifacts, training
+from dialog.chat.assembly import Parts
+from dialog.chat.core import Candidate, CoreChat, GeneratorScoreRanker
+from dialog.chat.corpus import CorpusError, Splitter, default_corpus_files, load_file
+from dialog.chat.features import FEATURES, ChatContext
+from dialog.chat.index import RetrievalIndex
+from dialog.chat.kg import KgGenerator
+from dialog.chat.ranker import LightGBMRanker
+from dialog.runtime.embedded import EmbeddedServer
+from dialog.settings import Settings
+from dialog.turn import CHITCHAT, EDITORIAL, Emotion, Turn
+from skills.registry import SkillRegistry
+from tests.conftest import run_dialog
+
+# The session fixture trains a ranker; on a busy 2-core machine that alone can take minutes.
+pytestmark = pytest.mark.timeout(900)
+
+# A small bilingual slice of the shipped chatterbot-corpus, plus operator files in each format.
+SLICE = ["english/greetings.yml", "english/food.yml", "english/movies.yml", "english/sports.yml",
+         "english/money.yml", "chinese/greetings.yml", "chinese/movies.yml", "chinese/money.yml"]  # fmt: skip
+OPERATOR_JSONL = [
+    {"query": "What is your favourite colour?", "response": "Blue, like a clear summer sky."},
+    {"query": "你最喜欢什么颜色？", "response": "我最喜欢蓝色，像晴朗的天空。"},
+    {
+        "turns": [
+            "Do you play chess?",
+            "I do, I love the endgame.",
+            "Who wins?",
+            "Usually the one who blundered last.",
+        ]
+    },
+]
+OPERATOR_CSV = "query,response,category\nWhat is the best pizza topping?,Mushrooms and olives.,food\n"
+
+
+def slice_files() -> list[Path]:
+    root = next(p for p in default_corpus_files() if p.parent.name == "english").parent.parent
+    return [root / name for name in SLICE]
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpora")
+    (path / "mine.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in OPERATOR_JSONL))
+    (path / "mine.csv").write_text(OPERATOR_CSV)
+    return path
+
+
+@pytest.fixture(scope="session")
+def chat_home(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Iterator[Path]:
+    """A data dir with the small index and a ranker trained on it (no generator: fast)."""
+    home = tmp_path_factory.mktemp("chat-home")
+    settings = Settings(home=home, chat_generator_enabled=False, chat_seed=3)
+    files = [*slice_files(), corpus_dir / "mine.jsonl", corpus_dir / "mine.csv"]
+    training.build_index(settings, files, include_default=False, splitter=Splitter(heldout=0.2, ranker=0.3))
+    training.train_ranker(settings, max_train_queries=60)
+    yield home
+    EmbeddedServer(home).stop()
+
+
+@pytest.fixture(scope="session")
+def parts(chat_home: Path) -> Parts:
+    return Parts(Settings(home=chat_home, chat_generator_enabled=False))
+
+
+def context(text: str, language: str = "en") -> ChatContext:
+    return ChatContext(text, language, Emotion())
+
+
+# ---------------------------------------------------------------------- corpora
+
+
+def test_corpus_formats_load_with_context_and_category(corpus_dir: Path) -> None:
+    jsonl = load_file(corpus_dir / "mine.jsonl")
+    assert [(p.query, p.response) for p in jsonl[2:]] == [
+        ("Do you play chess?", "I do, I love the endgame."),
+        ("I do, I love the endgame.", "Who wins?"),
+        ("Who wins?", "Usually the one who blundered last."),
+    ]
+    assert jsonl[4].context == ("Do you play chess?", "I do, I love the endgame.")
+    [pizza] = load_file(corpus_dir / "mine.csv")
+    assert (pizza.category, pizza.source) == ("food", "mine.csv:2")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line"),
+    [
+        ("bad.jsonl", '{"query": "hi", "response": "hello"}\n{"query": "no response"}\n', 2),
+        ("bad.jsonl", '{"query": "hi", "response": "hello"}\n\nnot json\n', 3),
+        ("bad.csv", "query,response\nhi,hello\n,empty query\n", 3),
+        ("bad.yml", "conversations:\n- - hi\n  - hello\n- just a line\n", 4),
+        ("bad.yml", "conversations:\n- - hi\n  - [unclosed\n", 4),  # where the parser gave up
+    ],
+)
+def test_a_malformed_corpus_is_named_with_file_and_line(
+    tmp_path: Path, name: str, content: str, line: int
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(CorpusError, match=rf"{name}, line {line}:"):
+        load_file(path)
+
+
+def test_the_shipped_corpus_loads_and_skips_only_its_one_broken_entry() -> None:
+    from dialog.chat.corpus import load_corpora
+
+    skipped: list[str] = []
+    pairs = load_corpora(default_corpus_files(), skipped)
+    assert skipped == ["trivia.yml:35"]
+    assert any(p.query == "你叫什么名字？" and "小迪" in p.response for p in pairs)  # persona pairs
+    assert sum(1 for p in pairs if any("\u4e00" <= ch <= "\u9fff" for ch in p.query)) > 300
+
+
+def test_splits_are_deterministic_and_keep_one_query_together() -> None:
+    splitter = Splitter()
+    assert splitter("Hi, how is it going?") == Splitter()("hi how is it going")
+    shares = [splitter(f"question number {n}") for n in range(2000)]
+    assert 0.07 < shares.count("heldout") / 2000 < 0.13 and 0.12 < shares.count("ranker") / 2000 < 0.18
+
+
+# ---------------------------------------------------------------------- index and retrieval
+
+
+def test_index_round_trip_keeps_pairs_vectors_and_heldout_apart(parts: Parts, chat_home: Path) -> None:
+    index = RetrievalIndex.load(chat_home)
+    assert (
+        index.meta["pairs"] == len(index.pairs) == index.query_vecs.shape[0] == index.response_vecs.shape[0]
+    )
+    heldout = {p.query for p in index.heldout()}
+    assert heldout and not heldout & {p.query for p in index.pairs}
+    assert index.meta["embedding_model"].endswith("model")  # the bundled MiniLM, loaded offline
+
+
+@pytest.mark.parametrize(
+    ("query", "language", "expected"),
+    [
+        ("what's your favorite color", "en", "Blue, like a clear summer sky."),
+        ("你最喜欢的颜色是什么", "zh", "我最喜欢蓝色，像晴朗的天空。"),
+        ("which pizza toppings are the best?", "en", "Mushrooms and olives."),
+    ],
+)
+def test_english_and_chinese_queries_retrieve_the_matching_reply(
+    parts: Parts, query: str, language: str, expected: str
+) -> None:
+    from dialog.chat.retrieval import RetrievalGenerator
+
+    candidates = RetrievalGenerator(parts.features, k=10).for_context(context(query, language))
+    assert expected in [c.text for c in candidates]  # the ranker orders them (see the agent tests)
+    assert all(0 <= c.score <= 1 and c.source == "retrieval" for c in candidates)
+
+
+def test_a_malformed_corpus_keeps_the_old_index_in_service(chat_home: Path, tmp_path: Path) -> None:
+    before = (chat_home / "index" / "meta.json").read_text()
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text('{"query": "a", "response": "b"}\n{"query": "only a query"}\n')
+    with pytest.raises(CorpusError, match=r"broken\.jsonl, line 2"):
+        training.build_index(Settings(home=chat_home), [bad], include_default=False)
+    assert (chat_home / "index" / "meta.json").read_text() == before
+    assert RetrievalIndex.load(chat_home).pairs
+
+
+def test_a_new_index_replaces_the_old_one_atomically(tmp_path: Path, corpus_dir: Path) -> None:
+    settings = Settings(home=tmp_path)
+    training.build_index(settings, [corpus_dir / "mine.csv"], include_default=False)
+    first = (tmp_path / "index").resolve()
+    meta = training.build_index(
+        settings, [corpus_dir / "mine.jsonl"], include_default=False, splitter=Splitter(0, 0)
+    )
+    assert (tmp_path / "index").is_symlink() and (tmp_path / "index").resolve() != first
+    assert not first.exists()  # the old version is cleaned up once replaced
+    assert meta["pairs"] == 5 and len(RetrievalIndex.load(tmp_path).pairs) == 5
+
+
+def test_cli_index_build_reports_a_bad_file_in_one_sentence(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\nhi,hello\n")
+    result = run_dialog(
+        "index", "build", "--corpus", str(bad), "--no-default", env={"DIALOG_HOME": str(tmp_path)}
+    )
+    assert result.returncode == 2, result.stderr
+    assert "bad.csv, line 1: the header must name 'query' and 'response' columns." in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "index").exists()
+
+
+# ---------------------------------------------------------------------- ranker
+
+
+def test_the_trained_ranker_beats_random_ordering_on_its_heldout_split(chat_home: Path) -> None:
+    ranker = LightGBMRanker.load(chat_home)
+    held = ranker.meta["heldout"]
+    assert held["ranker"]["ndcg@1"] > held["random order"]["ndcg@1"] + 0.15
+    assert held["ranker"]["r@1"] > held["random order"]["r@1"]
+    assert ranker.meta["one_in_ten_r@1"] > 0.3  # chance is 0.1
+    assert set(ranker.meta["importances"]) == set(FEATURES)
+    assert ranker.meta["groups"]["heldout"] > 0
+
+
+def test_ranker_scores_are_probabilities_that_prefer_the_true_reply(parts: Parts, chat_home: Path) -> None:
+    ranker = LightGBMRanker.load(chat_home)
+    ctx = context("What is your favourite colour?")
+    candidates = [Candidate(text=t, source="retrieval") for t in
+                  ["Blue, like a clear summer sky.", "Mushrooms and olives.", "你好"]]  # fmt: skip
+    for candidate, features in zip(candidates, parts.features.compute(ctx, candidates), strict=True):
+        candidate.features = features
+    scores = ranker.probability(candidates)
+    assert all(0 < s < 1 for s in scores) and scores[0] == max(scores)
+
+
+# ---------------------------------------------------------------------- core chat in the agent
+
+
+@pytest.fixture(scope="module")
+def chat_agent(chat_home: Path) -> Iterator[Agent]:
+    agent = Agent.from_settings(Settings(home=chat_home, chat_generator_enabled=False, chat_seed=5),
+                                skills=SkillRegistry())  # fmt: skip
+    yield agent
+    agent.close()
+
+
+def test_core_chat_answers_and_the_trace_lists_every_candidate(chat_agent: Agent, user_id: str) -> None:
+    reply = chat_agent.respond(user_id, "What is your favorite colour?")
+    assert (reply.route, reply.text) == (CHITCHAT, "Blue, like a clear summer sky.")
+    candidates = reply.trace["candidates"]
+    assert len(candidates) >= 5 and reply.trace["chat_low_score"] is False
+    for candidate in candidates:
+        assert {"text", "source", "score", "rank_score", "features"} <= candidate.keys()
+        assert set(candidate["features"]) == set(FEATURES)
+    assert [c["rank_score"] for c in candidates] == sorted(
+        (c["rank_score"] for c in candidates), reverse=True
+    )
+    json.dumps(reply.trace)  # NaN features are None: valid JSON for the HTTP API
+    assert "lightgbm" in dict((c.name, c.detail) for c in chat_agent.describe())["core chat ranker"]
+
+
+def test_below_the_threshold_core_chat_declines_and_signals_the_topic_manager(
+    chat_home: Path, user_id: str
+) -> None:
+    agent = Agent.from_settings(Settings(home=chat_home, chat_generator_enabled=False, chat_threshold=0.99),
+                                skills=SkillRegistry())  # fmt: skip
+    try:
+        reply = agent.respond(user_id, "zxqv plorb wuggle")
+    finally:
+        agent.close()
+    assert reply.route != CHITCHAT and reply.text
+    assert reply.trace["chat_low_score"] is True and reply.trace["candidates"]
+    assert [h["route"] for h in reply.trace["handlers"]][:1] == [CHITCHAT]
+    assert reply.trace["handlers"][0]["outcome"] == "declined"
+
+
+def test_missing_artifacts_degrade_to_editorial_with_a_named_fallback(tmp_path: Path, user_id: str) -> None:
+    agent = Agent.from_settings(Settings(home=tmp_path), skills=SkillRegistry())
+    try:
+        described = {c.name: c.detail for c in agent.describe()}
+        reply = agent.respond(user_id, "hello")
+    finally:
+        agent.close()
+        EmbeddedServer(tmp_path).stop()
+    assert "retrieval" not in described["core chat generators"]
+    assert "no trained ranker" in described["core chat ranker"]
+    assert reply.text and reply.route == EDITORIAL
+
+
+class FixedGenerator:
+    name = "fixed"
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    def candidates(self, turn: Turn) -> list[Candidate]:
+        return [Candidate(text=t, source=self.name, score=0.9 - 0.01 * i) for i, t in enumerate(self.texts)]
+
+
+def test_selection_samples_above_threshold_and_never_repeats_the_last_reply(
+    chat_agent: Agent, user_id: str
+) -> None:
+    chat = CoreChat([FixedGenerator(["one", "two", "three", "four"])], GeneratorScoreRanker(), 0.5, seed=1)
+    chat_agent.handlers[CHITCHAT], original = chat, chat_agent.handlers[CHITCHAT]
+    try:
+        replies = [chat_agent.respond(user_id, "hi").text for _ in range(30)]
+    finally:
+        chat_agent.handlers[CHITCHAT] = original
+    assert all(a != b for a, b in pairwise(replies))
+    assert len(set(replies)) >= 3 and set(replies) <= {"one", "two", "three", "four"}
+    # "four" only gets in when the previous reply took one of the top three places
+    assert all(prev in {"one", "two", "three"} for prev, cur in pairwise(replies) if cur == "four")
+
+
+def test_a_failing_generator_is_skipped_and_named_in_the_trace(chat_agent: Agent, user_id: str) -> None:
+    class Broken:
+        name = "broken"
+
+        def candidates(self, turn: Turn) -> list[Candidate]:
+            raise RuntimeError("model file vanished")
+
+    chat = CoreChat([Broken(), FixedGenerator(["still here"])], GeneratorScoreRanker(), 0.5)
+    chat_agent.handlers[CHITCHAT], original = chat, chat_agent.handlers[CHITCHAT]
+    try:
+        reply = chat_agent.respond(user_id, "hi")
+    finally:
+        chat_agent.handlers[CHITCHAT] = original
+    assert reply.text == "still here"
+    assert reply.trace["generator_error.broken"] == "RuntimeError: model file vanished"
+
+
+class CapitalFacts:
+    """A FactSource over a dict, standing in for the knowledge graph's verbaliser."""
+
+    def facts(self, turn: Turn, limit: int) -> list[str]:
+        if "kenya" in turn.nlu.normalized.lower():
+            return [
+                "Kenya is a country in East Africa; its capital is Nairobi.",
+                "Kenya's currency is the shilling.",
+            ]
+        return []
+
+
+def test_kg_facts_become_ranked_candidates(chat_home: Path, user_id: str) -> None:
+    agent = Agent.from_settings(Settings(home=chat_home, chat_generator_enabled=False, chat_seed=2),
+                                skills=SkillRegistry())  # fmt: skip
+    chat = agent.handlers[CHITCHAT]
+    chat.generators = [g for g in chat.generators if g.name != "kg"] + [KgGenerator(CapitalFacts())]
+    try:
+        reply = agent.respond(user_id, "tell me about Kenya")
+    finally:
+        agent.close()
+    kg = [c for c in reply.trace["candidates"] if c["source"] == "kg"]
+    assert [c["score"] for c in kg] == [1.0, 0.9] and kg[0]["features"]["src_kg"] == 1.0
+
+
+# ---------------------------------------------------------------------- neural generator
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
+    from dialog.chat.corpus import load_corpora
+    from dialog.chat.empathy import default_reader
+    from dialog.chat.generator_train import GeneratorConfig, train_generator
+
+    home = tmp_path_factory.mktemp("generator-home")
+    pairs = load_corpora([corpus_dir / "mine.jsonl", corpus_dir / "mine.csv"]) * 8
+    config = GeneratorConfig(vocab_size=300, layers=1, width=32, heads=2, max_tokens=64, epochs=25)
+    meta = train_generator(home, pairs, default_reader(), config)
+    assert meta["steps"] == 50 and artifacts.exists(artifacts.generator_dir(home))
+    return artifacts.generator_dir(home)
+
+
+def test_the_trained_generator_loads_by_path_and_generates(tiny_generator: Path, parts: Parts) -> None:
+    from dialog.chat.neural import NeuralGenerator
+
+    generator = NeuralGenerator(str(tiny_generator), parts.persona, parts.reader, budget_s=30, seed=1)
+    assert generator.own and generator.tokenizer.chat_template
+    replies, timed_out = generator.generate(context("Do you play chess?"))
+    assert not timed_out and replies and all(0 < score <= 1 for _, score in replies)
+
+
+def test_the_generator_over_its_budget_is_skipped_and_the_trace_says_so(
+    tiny_generator: Path, chat_home: Path, user_id: str
+) -> None:
+    settings = Settings(
+        home=chat_home, chat_generator_model=str(tiny_generator), chat_generator_budget_ms=0.001
+    )
+    agent = Agent.from_settings(settings, skills=SkillRegistry())
+    try:
+        assert "neural" in [g.name for g in agent.handlers[CHITCHAT].generators]
+        reply = agent.respond(user_id, "What is your favourite colour?")
+    finally:
+        agent.close()
+    assert "budget" in reply.trace["generator_timeout"]
+    assert reply.trace["candidates"] and not any(c["source"] == "neural" for c in reply.trace["candidates"])
+    assert reply.route == CHITCHAT  # retrieval still answers
+
+
+def test_train_generator_is_reproducible(tiny_generator: Path, tmp_path: Path, corpus_dir: Path) -> None:
+    import hashlib
+
+    from dialog.chat.corpus import load_corpora
+    from dialog.chat.empathy import default_reader
+    from dialog.chat.generator_train import GeneratorConfig, train_generator
+
+    pairs = load_corpora([corpus_dir / "mine.jsonl", corpus_dir / "mine.csv"]) * 8
+    config = GeneratorConfig(vocab_size=300, layers=1, width=32, heads=2, max_tokens=64, epochs=25)
+    train_generator(tmp_path, pairs, default_reader(), config)
+
+    def digest(path: Path) -> str:
+        return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+
+    assert digest(artifacts.generator_dir(tmp_path)) == digest(tiny_generator)
+
+
+def test_setup_steps_are_ready_once_their_artifacts_exist(chat_home: Path, tmp_path: Path) -> None:
+    from dialog.chat import setup_steps
+
+    ready = {step.name: step.ready(Settings(home=chat_home), None) for step in setup_steps()}  # type: ignore[arg-type]
+    assert ready == {"core chat: retrieval index": True, "core chat: neural generator": False,
+                     "core chat: ranker": True}  # fmt: skip
+    assert not any(step.ready(Settings(home=tmp_path), None) for step in setup_steps())  # type: ignore[arg-type]
+
+
+def test_dialog_ask_uses_the_index_from_a_real_subprocess(chat_home: Path) -> None:
+    result = run_dialog("ask", "--json", "What is your favourite colour?",
+                        env={"DIALOG_HOME": str(chat_home), "DIALOG_CHAT_GENERATOR_ENABLED": "false"},
+                        timeout=180)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["route"] == CHITCHAT and reply["trace"]["candidates"]

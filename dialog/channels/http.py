@@ -169,6 +169,15 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
     def reset(user_id: str, agent: AgentDep) -> dict[str, str]:
         return {"session_id": agent.reset(user_id).session.id}
 
+    @app.get("/v1/users/{user_id:path}/profile", summary="What the user told about themself", **v1)
+    def profile(user_id: str, agent: AgentDep) -> dict[str, Any]:
+        return agent.state(user_id).profile
+
+    @app.delete("/v1/users/{user_id:path}/profile", summary="Forget the user's profile (not the chat)", **v1)
+    def forget_profile(user_id: str, agent: AgentDep) -> dict[str, bool]:
+        agent.forget_profile(user_id)
+        return {"forgotten": True}
+
     @app.delete("/v1/users/{user_id:path}", summary="Forget everything about the user", **v1)
     def forget(user_id: str, agent: AgentDep) -> dict[str, bool]:
         agent.forget(user_id)

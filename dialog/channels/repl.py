@@ -37,6 +37,7 @@ MAX_CANDIDATES = 10
 HELP = """Commands:
   /why      how the last reply was chosen: route, reason, candidates and their scores
   /profile  what I remember about you
+  /forget   forget what you told me about yourself (name, likes, city, job)
   /state    the stored dialogue state
   /reset    start a new session (your profile stays)
   /help     this text
@@ -81,6 +82,7 @@ class Repl:
         self.commands: dict[str, Callable[[], None]] = {
             "/why": self.why,
             "/profile": self.profile,
+            "/forget": self.forget,
             "/state": self.state,
             "/reset": self.reset,
             "/help": lambda: self.console.print(escape(HELP)),
@@ -192,6 +194,14 @@ class Repl:
             self.console.print(f"[red]{escape(str(error))}[/red]")
             return
         self.console.print(JSON(json.dumps(state.model_dump(), ensure_ascii=False)))
+
+    def forget(self) -> None:
+        try:
+            self.agent.forget_profile(self.user_id)
+        except DialogError as error:
+            self.console.print(f"[red]{escape(str(error))}[/red]")
+            return
+        self.console.print("Forgotten: I no longer know your name, likes, city or job. 已忘记。")
 
     def reset(self) -> None:
         try:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dialog.chat.cli import index_app, train_generator, train_ranker
+from dialog.chat.cli import index_app, train_generator, train_matcher, train_ranker
 from dialog.errors import DialogError, InvalidInput
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.settings import Settings, config_file
@@ -35,6 +35,7 @@ app.add_typer(skill_app, name="skill")
 app.add_typer(index_app, name="index")
 train_app.command("ranker")(train_ranker)
 train_app.command("generator")(train_generator)
+train_app.command("matcher")(train_matcher)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -263,4 +264,3 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(f"turns per finished session (CPS): mean {result.cps_mean}, median {result.cps_median}")
     for route, share in result.route_share().items():
         out.print(f"  {route:<20} {share:6.1%}  ({result.routes[route]} turns)")
-

@@ -219,6 +219,55 @@ def test_ranker_scores_are_probabilities_that_prefer_the_true_reply(parts: Parts
     assert all(0 < s < 1 for s in scores) and scores[0] == max(scores)
 
 
+# ---------------------------------------------------------------------- response matcher
+
+
+@pytest.fixture(scope="session")
+def matcher_home(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
+    """The small index with a matcher fine-tuned on its train split (one short epoch)."""
+    from dialog.chat.matcher import MatcherConfig, train_matcher, training_pairs
+
+    home = tmp_path_factory.mktemp("matcher-home")
+    settings = Settings(home=home, chat_generator_enabled=False)
+    training.build_index(settings, [*slice_files(), corpus_dir / "mine.jsonl"], include_default=False,
+                         splitter=Splitter(heldout=0.2, ranker=0.3))  # fmt: skip
+    parts = Parts(settings)
+    pairs = training_pairs(parts.index.pairs, parts.index.splitter())
+    meta = train_matcher(home, parts.embedder.model_name, pairs, [p.response for p in parts.index.pairs],
+                         MatcherConfig(epochs=2, batch_size=16))  # fmt: skip
+    assert meta["steps"] > 0 and meta["final_loss"] == meta["final_loss"]
+    return home
+
+
+def test_the_matcher_picks_heldout_replies_well_above_chance(matcher_home: Path) -> None:
+    parts = Parts(Settings(home=matcher_home, chat_generator_enabled=False))
+    assert parts.matcher is not None and parts.matcher.stored
+    matched = training.one_in_ten(lambda ctx, cands: [c.features["match_qc"] for c in cands],
+                                  parts, parts.index.heldout())  # fmt: skip
+    assert matched >= 0.4  # chance is 0.1; these queries were neither indexed nor trained on
+
+
+def test_match_qc_scores_stored_and_unseen_candidates_with_one_model(matcher_home: Path) -> None:
+    parts = Parts(Settings(home=matcher_home, chat_generator_enabled=False))
+    pair = next(p for p in parts.index.pairs if p.query == "Do you play chess?")
+    unseen = "The tax office closes at noon on Fridays."
+    candidates = [Candidate(text=pair.response, source="retrieval"), Candidate(text=unseen, source="neural")]
+    own, other = (row["match_qc"] for row in parts.features.compute(context(pair.query), candidates))
+    assert own > other  # a stored vector and one encoded on the fly compare on one scale
+    stored = parts.matcher.stored[pair.response]
+    assert abs(float(stored @ parts.matcher.embedder.one(pair.response)) - 1.0) < 1e-4
+
+
+def test_a_new_matcher_makes_the_ranker_stale_until_it_is_retrained(matcher_home: Path) -> None:
+    from dialog.chat.ranker import is_current
+
+    settings = Settings(home=matcher_home, chat_generator_enabled=False)
+    assert not is_current(matcher_home)
+    meta = training.train_ranker(settings, max_train_queries=40)
+    assert meta["matcher"] and is_current(matcher_home)
+    assert "match_qc" in meta["importances"]
+
+
 # ---------------------------------------------------------------------- core chat in the agent
 
 
@@ -405,7 +454,7 @@ def test_setup_steps_are_ready_once_their_artifacts_exist(chat_home: Path, tmp_p
 
     ready = {step.name: step.ready(Settings(home=chat_home), None) for step in setup_steps()}  # type: ignore[arg-type]
     assert ready == {"core chat: retrieval index": True, "core chat: neural generator": False,
-                     "core chat: ranker": True}  # fmt: skip
+                     "core chat: response matcher": False, "core chat: ranker": True}  # fmt: skip
     assert not any(step.ready(Settings(home=tmp_path), None) for step in setup_steps())  # type: ignore[arg-type]
 
 

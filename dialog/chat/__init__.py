@@ -18,10 +18,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class _Step:
     name: str
-    artifact: str  # "index" | "generator" | "ranker"
+    artifact: str  # "index" | "generator" | "matcher" | "ranker"
 
     def ready(self, settings: Settings, services: Services) -> bool:
         path = getattr(artifacts, f"{self.artifact}_dir")(settings.home)
+        if self.artifact == "ranker":
+            from dialog.chat.ranker import is_current
+
+            return is_current(settings.home)
         return artifacts.exists(path)
 
     def run(self, settings: Settings, services: Services) -> str:
@@ -33,6 +37,9 @@ class _Step:
         if self.artifact == "generator":
             meta = training.train_generator(settings)
             return f"trained on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"
+        if self.artifact == "matcher":
+            meta = training.train_matcher(settings)
+            return f"fine-tuned on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"
         meta = training.train_ranker(settings)
         held = meta["heldout"]["ranker"]
         return f"held-out NDCG@1 {held['ndcg@1']}, R@1 {held['r@1']}, 1-in-10 R@1 {meta['one_in_ten_r@1']}"
@@ -43,6 +50,7 @@ def setup_steps() -> list[SetupStep]:
     return [
         _Step("core chat: retrieval index", "index"),
         _Step("core chat: neural generator", "generator"),
+        _Step("core chat: response matcher", "matcher"),
         _Step("core chat: ranker", "ranker"),
     ]
 

@@ -1,6 +1,6 @@
 """Where core chat keeps its artifacts under the data dir, and their atomic replacement.
 
-Each artifact (index, generator, ranker) is a directory published through a symlink: a new
+Each artifact (index, generator, matcher, ranker) is a directory published through a symlink: a new
 version is written beside the old one, then the link is swapped with one rename, so a reader sees
 either the old or the new version, never half of one.
 """
@@ -30,6 +30,10 @@ def index_dir(home: Path) -> Path:
 
 def generator_dir(home: Path) -> Path:
     return home / "models" / "generator"
+
+
+def matcher_dir(home: Path) -> Path:
+    return home / "models" / "matcher"
 
 
 def ranker_dir(home: Path) -> Path:

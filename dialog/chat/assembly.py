@@ -51,6 +51,12 @@ class Parts:
         )
 
     @cached_property
+    def matcher(self):  # type: ignore[no-untyped-def]
+        from dialog.chat.matcher import Matcher
+
+        return Matcher.load(self.settings.home)
+
+    @cached_property
     def features(self):  # type: ignore[no-untyped-def]
         from dialog.chat.features import FeatureExtractor
 
@@ -60,7 +66,8 @@ class Parts:
 
             cross = CrossEncoder(self.settings.chat_cross_encoder, device="cpu")
         languages = [lang.strip() for lang in self.settings.chat_dense_languages.split(",") if lang.strip()]
-        return FeatureExtractor(self.embedder, self.persona, self.reader, self.index, languages, cross)
+        return FeatureExtractor(self.embedder, self.persona, self.reader, self.index, languages, cross,
+                                self.matcher)  # fmt: skip
 
     def generator_model(self) -> str | None:
         if self.settings.chat_generator_model:

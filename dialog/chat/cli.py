@@ -1,4 +1,4 @@
-"""`dialog index build`, `dialog train generator`, `dialog train ranker`."""
+"""`dialog index build`, `dialog train generator|matcher|ranker`."""
 
 from __future__ import annotations
 
@@ -71,6 +71,20 @@ def train_generator() -> None:
     base.out.print(
         f"generator: {meta['parameters']:,} parameters, {meta['pairs']} pairs, {meta['epochs']} epochs, "
         f"final loss {meta['final_loss']}, {meta['seconds']} s -> {settings.home / 'models' / 'generator'}"
+    )
+
+
+def train_matcher() -> None:
+    """Fine-tune the response matcher (a bi-encoder from the embedding model) on the indexed pairs."""
+    from dialog.chat import training
+
+    settings = base.load_settings()
+    base.log_to_file(settings)
+    with base.user_errors(), progress_bar() as report:
+        meta = training.train_matcher(settings, progress=report)
+    base.out.print(
+        f"matcher: {meta['pairs']} pairs, {meta['steps']} steps, final loss {meta['final_loss']}, "
+        f"{meta['seconds']} s -> {settings.home / 'models' / 'matcher'}; run `dialog train ranker` next"
     )
 
 

@@ -41,6 +41,11 @@ class Embedder:
         self.dim = int(self._model.get_embedding_dimension() or 0)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
+    @property
+    def model(self):  # type: ignore[no-untyped-def]
+        """The underlying SentenceTransformer (fine-tuning starts from it)."""
+        return self._model
+
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray:

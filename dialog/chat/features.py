@@ -17,6 +17,7 @@ from dialog.chat.core import Candidate
 from dialog.chat.embedding import Embedder
 from dialog.chat.empathy import EmotionReader, desired_response, is_caring
 from dialog.chat.index import Hit, RetrievalIndex
+from dialog.chat.matcher import Matcher
 from dialog.chat.persona import Persona
 from dialog.chat.text import char_bigrams, jaccard, key, tokens
 from dialog.turn import Emotion, Turn
@@ -27,7 +28,7 @@ RECENT_SEARCHES = 16
 SOURCES = ("retrieval", "neural", "kg")
 FEATURES: tuple[str, ...] = (
     # local cohesion: the candidate against the user's message
-    "dense_qc", "cross_qc", "lang_match",
+    "dense_qc", "match_qc", "cross_qc", "lang_match",
     # global coherence: the candidate against the recent conversation, and the topic
     "dense_ctx", "ctx_overlap", "topic_match",
     # empathy matching: emotion the user's state calls for, and persona
@@ -68,13 +69,14 @@ class ChatContext:
 class FeatureExtractor:
     def __init__(self, embedder: Embedder, persona: Persona, reader: EmotionReader,
                  index: RetrievalIndex | None = None, dense_languages: Sequence[str] = ("en",),
-                 cross_encoder: object | None = None) -> None:  # fmt: skip
+                 cross_encoder: object | None = None, matcher: Matcher | None = None) -> None:  # fmt: skip
         self.embedder = embedder
         self.persona = persona
         self.reader = reader
         self.index = index
         self.dense_languages = set(dense_languages)
         self.cross_encoder = cross_encoder
+        self.matcher = matcher
         self.persona_vecs = embedder.encode(persona.all_facts())
         self._recent: dict[tuple[str, str | None, bool, int], list[Hit]] = {}
 
@@ -122,6 +124,7 @@ class FeatureExtractor:
         hit_vecs = self.index.response_vecs[[h.pair for h in hits]] if self.index and hits and dense else None
         hit_qq = np.array([h.dense_qq for h in hits], dtype=np.float32) if hit_vecs is not None else None
         cross = self._cross(ctx.query, candidates)
+        match = self.matcher.scores(ctx.query, [c.text for c in candidates]) if self.matcher else None
         topics = self.index.topics if self.index else None
         if topics is not None:
             dists = topics.distributions([" ".join((*ctx.context, ctx.query)), *(c.text for c in candidates)])
@@ -137,6 +140,7 @@ class FeatureExtractor:
             bigrams = char_bigrams(text)
             row = {
                 "dense_qc": float(q_vec @ c_vec) if q_vec is not None and c_dense else NAN,
+                "match_qc": float(match[i]) if match is not None else NAN,
                 "cross_qc": cross[i],
                 "lang_match": float(language == ctx.language),
                 "dense_ctx": float(ctx_vec @ c_vec) if ctx_vec is not None and c_dense else NAN,

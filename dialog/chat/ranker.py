@@ -249,6 +249,16 @@ class LightGBMRanker:
         return self.probability(candidates) if candidates else []
 
 
+def is_current(home: Path) -> bool:
+    """A trained ranker exists, on today's features and on the matcher that is there (or its absence)."""
+    root = artifacts.ranker_dir(home)
+    if not artifacts.exists(root):
+        return False
+    meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+    matcher = artifacts.exists(artifacts.matcher_dir(home))
+    return list(meta.get("features", [])) == list(FEATURES) and meta.get("matcher", False) == matcher
+
+
 def save(home: Path, booster, calibration: tuple[float, float], meta: dict) -> None:  # type: ignore[no-untyped-def]
     with artifacts.publishing(artifacts.ranker_dir(home)) as out:
         booster.save_model(str(out / "model.txt"))

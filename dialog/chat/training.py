@@ -60,6 +60,19 @@ def train_generator(settings: Settings, progress: Progress | None = None) -> dic
                  progress=lambda step, total, loss: report("training", 1, total))  # fmt: skip
 
 
+def train_matcher(settings: Settings, progress: Progress | None = None) -> dict:
+    from dialog.chat.matcher import train_matcher as train
+    from dialog.chat.matcher import training_pairs
+
+    parts = Parts(settings)
+    if parts.index is None:
+        raise artifacts.ArtifactError("Training the matcher needs the index; run `dialog index build` first.")
+    pairs = training_pairs(parts.index.pairs, parts.index.splitter())
+    report = progress or (lambda stage, advance, total: None)
+    return train(settings.home, parts.embedder.model_name, pairs, [p.response for p in parts.index.pairs],
+                 progress=lambda step, total: report("training", 1, total))  # fmt: skip
+
+
 def train_ranker(
     settings: Settings,
     progress: Progress | None = None,
@@ -120,6 +133,7 @@ def train_ranker(
         "heldout": heldout_metrics,
         "one_in_ten_r@1": one_of_ten,
         "generator_candidates": generator is not None,
+        "matcher": parts.matcher is not None,
         "importances": ranker.importances(booster),
     }
     ranker.save(settings.home, booster, calibration, meta)

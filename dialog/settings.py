@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     chat_generator_enabled: bool = Field(True, description="Use the neural generator when a model is there.")
     chat_generator_budget_ms: float = Field(500.0, gt=0, description="Generation time budget per turn.")
     chat_cross_encoder: str = Field("", description="Optional sentence-transformers CrossEncoder path/name.")
+    chat_torch_threads: int = Field(
+        1, ge=1, description="Torch threads for per-turn inference (1: fastest, steadiest)."
+    )
     chat_top_k: int = Field(10, ge=1, le=100, description="Retrieval candidates per turn.")
     chat_sample_top: int = Field(3, ge=1, description="Selection samples among this many best candidates.")
     chat_seed: int | None = Field(None, description="Seed for candidate sampling (tests, benchmarks).")

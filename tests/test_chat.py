@@ -266,6 +266,12 @@ def test_a_new_matcher_makes_the_ranker_stale_until_it_is_retrained(matcher_home
     meta = training.train_ranker(settings, max_train_queries=40)
     assert meta["matcher"] and is_current(matcher_home)
     assert "match_qc" in meta["importances"]
+    agent = Agent.from_settings(settings, skills=SkillRegistry())
+    try:
+        assert "models/matcher" in {c.name: c.detail for c in agent.describe()}["core chat matcher"]
+    finally:
+        agent.close()
+        EmbeddedServer(matcher_home).stop()
 
 
 # ---------------------------------------------------------------------- core chat in the agent

@@ -258,6 +258,16 @@ def test_match_qc_scores_stored_and_unseen_candidates_with_one_model(matcher_hom
     assert abs(float(stored @ parts.matcher.embedder.one(pair.response)) - 1.0) < 1e-4
 
 
+def test_an_unreadable_matcher_is_left_out_not_fatal(tmp_path: Path) -> None:
+    from dialog.chat.matcher import Matcher
+
+    broken = artifacts.matcher_dir(tmp_path)
+    broken.mkdir(parents=True)
+    (broken / "meta.json").write_text("{}")  # published, but its model and vectors are missing
+    assert Matcher.load(tmp_path) is None
+    assert Matcher.load(tmp_path / "elsewhere") is None
+
+
 def test_a_new_matcher_makes_the_ranker_stale_until_it_is_retrained(matcher_home: Path) -> None:
     from dialog.chat.ranker import is_current
 

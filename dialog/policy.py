@@ -1,6 +1,7 @@
 """Hierarchical policy (XiaoIce-style): an active skill continues > a question about the user's
 own profile > a stalled conversation gets a new topic > a confident skill (its own score or the
-intent classifier's) > a knowledge question (classifier) or a linked entity > core chat.
+intent classifier's) > a knowledge question (classifier), or a question about a linked entity that
+the knowledge package can take ("Muhammed Ali" links the city of Ali, but asks nothing) > core chat.
 The topic manager and editorial answers are the fallbacks. Every decision records its reason."""
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ class HierarchicalPolicy:
         if intent.name == KNOWLEDGE_INTENT and intent.confidence >= self.knowledge_threshold:
             reason = f"knowledge question (confidence {intent.confidence:.2f} >= {self.knowledge_threshold})"
             return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))
-        if turn.nlu.entities:
-            return Decision(KBQA, "an entity was linked: KBQA first", (CHITCHAT, TOPIC, EDITORIAL))
+        if turn.nlu.entities and turn.nlu.graph_question:
+            reason = "a question about a linked entity: KBQA first"
+            return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))
         return Decision(
             CHITCHAT, f"core chat (intent {intent.name}, {intent.confidence:.2f})", (TOPIC, EDITORIAL)
         )

@@ -66,6 +66,7 @@ class Understanding(BaseModel):
     emotion: Emotion = Field(default_factory=Emotion)
     empathy: Empathy = Field(default_factory=Empathy)
     entities: list[Entity] = Field(default_factory=list)
+    graph_question: bool = False  # the knowledge package reads it as a question it can take
     profile_facts: dict[str, Any] = Field(default_factory=dict)
 
 

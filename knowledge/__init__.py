@@ -69,7 +69,7 @@ def build_knowledge(settings: Settings, services: Services) -> Knowledge:
     the graph until the first turn needs it (an empty or unreachable graph links nothing)."""
     from knowledge.base import KnowledgeBase
     from knowledge.facts import GraphFacts
-    from knowledge.kbqa import GraphAnswerer
+    from knowledge.kbqa import GraphAnswerer, GraphQuestionStage
     from knowledge.lexicon import Lexicon
     from knowledge.linking import EntityLinker
 
@@ -77,4 +77,5 @@ def build_knowledge(settings: Settings, services: Services) -> Knowledge:
     linker = EntityLinker(graph, cache_dir=settings.home / "knowledge")
     base = KnowledgeBase(graph, linker, Lexicon.load(settings.kg_relations_file))
     facts = GraphFacts(base)
-    return Knowledge(kbqa=KbqaHandler([GraphAnswerer(base, facts)]), stages=[linker], facts=facts)
+    answerer = GraphAnswerer(base, facts)
+    return Knowledge(kbqa=KbqaHandler([answerer]), stages=[linker, GraphQuestionStage(answerer)], facts=facts)

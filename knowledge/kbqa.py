@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
+from dialog.errors import ServiceUnavailable
 from dialog.turn import KBQA, HandlerResult, Turn
 from knowledge import paths
 from knowledge.base import KnowledgeBase, Tools
@@ -36,6 +37,25 @@ class KbqaHandler:
             if text:
                 return HandlerResult(text, KBQA)
         return None
+
+
+class GraphQuestionStage:
+    """Understanding stage, after the linker: whether the message reads as a question KBQA can take.
+    The policy tries KBQA on a linked entity only then ("I love Paris" and "Muhammed Ali" link an
+    entity but ask nothing of the graph)."""
+
+    name = "graph_question"
+
+    def __init__(self, answerer: GraphAnswerer) -> None:
+        self.answerer = answerer
+
+    def __call__(self, turn: Turn) -> None:
+        if not turn.nlu.entities:
+            return
+        try:
+            turn.nlu.graph_question = self.answerer.understand(turn) is not None
+        except ServiceUnavailable as error:  # without the graph the turn goes on, as chat
+            turn.trace.record("graph_question", f"not read: {error}")
 
 
 class GraphAnswerer:

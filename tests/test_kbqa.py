@@ -238,6 +238,8 @@ def test_the_agent_routes_knowledge_questions_and_follow_ups(world_settings: Set
         follow = agent.respond("kbqa-user", "那它的人口呢？")
         assert follow.route == "kbqa" and follow.text.startswith("肯尼亚的人口")
         assert follow.trace["kbqa"]["question"]["subjects"] == ["Country:KE Kenya"]
-        assert agent.respond("kbqa-user", "I love Paris").route != "kbqa"
+        chat = agent.respond("kbqa-user", "I love Paris")  # links Paris, asks nothing of the graph
+        assert chat.trace["decision"]["route"] == chat.route == "chitchat"
+        assert chat.trace["understanding"]["entities"] and not chat.trace["understanding"]["graph_question"]
     finally:
         agent.close()

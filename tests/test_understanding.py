@@ -9,10 +9,11 @@ from typing import ClassVar
 import pytest
 
 from dialog.agent import Agent
+from dialog.policy import HierarchicalPolicy
 from dialog.settings import Settings
-from dialog.state.model import EntityRef
+from dialog.state.model import DialogueState, EntityRef
 from dialog.stats import collect
-from dialog.turn import CHITCHAT, KBQA, TOPIC, Turn
+from dialog.turn import CHITCHAT, KBQA, TOPIC, Entity, Intent, Turn
 from dialog.understanding.emotion import EmotionDetector, EmotionLexicons
 from dialog.understanding.intent import IntentModel, fingerprint, load_or_train, model_dir
 from dialog.understanding.profile import extract_facts
@@ -189,6 +190,23 @@ def test_the_policy_routes_knowledge_questions_and_chit_chat(
     reply = weather_agent.respond(user_id, text)
     assert reply.trace["decision"]["route"] == route, reply.trace["decision"]
     assert reply.trace["decision"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("graph_question", "intent", "route"),
+    [(True, "chitchat", KBQA), (False, "chitchat", CHITCHAT), (False, "knowledge", KBQA)],
+)
+def test_a_linked_entity_tries_kbqa_when_knowledge_reads_a_question_about_it(
+    graph_question: bool, intent: str, route: str
+) -> None:
+    """ "Muhammed Ali" links the city of Ali but asks nothing of the graph."""
+    now = time.time()
+    turn = Turn("policy-user", "test", "Muhammed Ali", DialogueState.new("policy-user", now), now)
+    turn.nlu.entities = [Entity(id="1", name="Ali", type="City", mention="Ali")]
+    turn.nlu.graph_question = graph_question
+    turn.nlu.intent = Intent(name=intent, confidence=0.6)
+    decision = HierarchicalPolicy(SkillRegistry(), skill_threshold=0.6, knowledge_threshold=0.5).decide(turn)
+    assert decision.route == route, decision.reason
 
 
 def test_the_model_retrains_only_when_the_skill_set_changes(tmp_path, settings: Settings) -> None:

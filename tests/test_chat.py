@@ -162,6 +162,22 @@ def test_english_and_chinese_queries_retrieve_the_matching_reply(
     assert all(0 <= c.score <= 1 and c.source == "retrieval" for c in candidates)
 
 
+def test_without_dense_rankings_the_nearest_query_is_kept_whatever_its_reply(tmp_path: Path) -> None:
+    """Chinese is BM25 only (the bundled model is English). "你会喝酒吗" is nearly the indexed "你喝酒吗",
+    whose reply shares no word with it; fusing the two BM25 rankings alone puts the pairs that match
+    a little in both (query and reply) above it."""
+    rows = [{"query": "你喝酒吗", "response": "我的大脑不需要任何饮料。"}] + [
+        {"query": f"你会{verb}吗", "response": f"你会{verb}吗？我不会。"}
+        for verb in ("唱歌", "跳舞", "画画", "游泳", "做饭", "开车")
+    ]
+    corpus = tmp_path / "drinks.jsonl"
+    corpus.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows), encoding="utf-8")
+    training.build_index(Settings(home=tmp_path), [corpus], include_default=False, splitter=Splitter(0, 0))
+    index = RetrievalIndex.load(tmp_path)
+    hits = index.search("你会喝酒吗", None, k=4)  # fusion ranks it 7th of 7
+    assert "你喝酒吗" in [index.pairs[hit.pair].query for hit in hits]
+
+
 def test_a_malformed_corpus_keeps_the_old_index_in_service(chat_home: Path, tmp_path: Path) -> None:
     before = (chat_home / "index" / "meta.json").read_text()
     bad = tmp_path / "broken.jsonl"

@@ -24,6 +24,11 @@ from dialog.chat.topics import TopicModel
 
 INDEX_VERSION = 2
 RRF_K = 60
+# BM25 only (a language the embedding model does not serve): the best LEADERS hits of each ranking
+# come first. A pair whose query is nearly the message's ("你会喝酒吗" / "你喝酒吗") but whose reply
+# shares no word with it would lose the fusion of two rankings to pairs that match a little in both;
+# with dense rankings too, the near-identical query ranks high in two of four.
+LEADERS = 2
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 
 
@@ -155,15 +160,23 @@ class RetrievalIndex:
             masked = key(exclude_query)
             mask = np.array([q != masked for q in self.query_keys])
         fused = np.zeros(len(self.pairs))
+        leaders: set[int] = set()  # each BM25 ranking's best, whatever fusion makes of them
         depth = min(len(self.pairs), 4 * k)
         for scores in rankings:
             ranked = np.where(mask, scores, -np.inf)
             top = np.argpartition(-ranked, depth - 1)[:depth]
             top = top[np.argsort(-ranked[top])]
-            for rank, row in enumerate(top):
-                if mask[row] and (scores is dense_qq or scores is dense_qr or scores[row] > 0):
-                    fused[row] += 1.0 / (RRF_K + rank + 1)
-        best = np.argsort(-fused)[:k]
+            counted = [
+                row
+                for row in top
+                if mask[row] and (scores is dense_qq or scores is dense_qr or scores[row] > 0)
+            ]
+            for rank, row in enumerate(counted):
+                fused[row] += 1.0 / (RRF_K + rank + 1)
+            if vec is None:
+                leaders.update(int(row) for row in counted[:LEADERS])
+        first = sorted(leaders, key=lambda row: -fused[row])
+        best = [*first, *(int(row) for row in np.argsort(-fused) if row not in leaders)][:k]
         max_qq = float(bm25_qq.max()) or 1.0
         max_qr = float(bm25_qr.max()) or 1.0
         return [

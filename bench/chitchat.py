@@ -170,6 +170,20 @@ def main() -> None:
         print(f"  {label:18} p50 {percentile(times, 0.5):7.1f} ms   p95 {percentile(times, 0.95):7.1f} ms")
         if label == "without generator":
             ours_p50 = percentile(times, 0.5)
+    # the same messages as conversations (10 users, each turn with the last exchange as context):
+    # core chat's share of Agent.respond, from the trace
+    agent = Agent.from_settings(settings.model_copy(update={"chat_generator_enabled": False}),
+                                skills=SkillRegistry())  # fmt: skip
+    run = f"{time.time():.0f}"
+    agent.respond(f"{run}-warm", "hello there")
+    times = []
+    for n, text in enumerate(texts[: args.turns]):
+        timings = agent.respond(f"{run}-{n % 10}", text).trace["timings_ms"]
+        if "handle.chitchat" in timings:
+            times.append(timings["handle.chitchat"])
+    agent.close()
+    print(f"  in conversation, without generator ({len(times)} core chat turns of 10 users): "
+          f"p50 {percentile(times, 0.5):7.1f} ms   p95 {percentile(times, 0.95):7.1f} ms")  # fmt: skip
     if peer_result:
         p50 = statistics.median(peer_result["times_ms"])
         print(

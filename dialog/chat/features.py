@@ -114,7 +114,7 @@ class FeatureExtractor:
         q_vec = ctx_vec = None
         c_vecs = np.zeros((len(candidates), self.embedder.dim), dtype=np.float32)
         if dense:  # else no vector is used: the embedding model does not serve the language
-            c_vecs, q_vec, ctx_vec = self._vectors([c.text for c in candidates], ctx.query, ctx_text)
+            c_vecs, q_vec, ctx_vec = self._vectors([c.text for c in candidates], ctx.query, ctx.context)
         q_tokens, q_bigrams = set(tokens(ctx.query)), char_bigrams(ctx.query)
         ctx_tokens = set(tokens(ctx_text))
         said = [char_bigrams(text) for text in ctx.bot_said]
@@ -184,15 +184,24 @@ class FeatureExtractor:
         return language in self.dense_languages
 
     def _vectors(
-        self, texts: list[str], query: str, context: str
+        self, texts: list[str], query: str, context: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Candidate, query and context vectors in one batch; indexed responses reuse their stored vectors."""
+        """Candidate, query and context vectors; indexed responses reuse their stored vectors, the rest
+        is encoded in one batch (or comes from the embedder's cache). The context vector is the
+        normalised mean of its utterances' vectors: the last exchange was encoded on the previous
+        turn (its user message as that turn's query, its reply as a candidate), so it costs nothing."""
         rows = self.index.response_row if self.index else {}
-        others = [t for t in texts if t not in rows]
-        encoded = self.embedder.cached([query, *([context] if context else []), *others])
-        fresh = dict(zip(others, encoded[2 if context else 1 :], strict=True))
-        vecs = [self.index.response_vecs[rows[t]] if t in rows else fresh[t] for t in texts]  # type: ignore[union-attr]
-        return np.stack(vecs), encoded[0], encoded[1] if context else None
+        new = [text for text in dict.fromkeys([query, *context, *texts]) if text not in rows]
+        fresh = dict(zip(new, self.embedder.cached(new), strict=True))
+
+        def vector(text: str) -> np.ndarray:
+            return self.index.response_vecs[rows[text]] if text in rows else fresh[text]  # type: ignore[union-attr]
+
+        ctx_vec = None
+        if context:
+            mean = np.mean([vector(text) for text in context], axis=0)
+            ctx_vec = mean / (np.linalg.norm(mean) or 1.0)
+        return np.stack([vector(text) for text in texts]), vector(query), ctx_vec
 
     def _support(self, hits: list[Hit]) -> dict[str, tuple[float, float, float, float]]:
         """Per response key: the best BM25 q-q, BM25 q-r, dense q-q and fused score of the hits giving it."""

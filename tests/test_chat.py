@@ -292,6 +292,11 @@ def test_a_new_matcher_makes_the_ranker_stale_until_it_is_retrained(matcher_home
     meta = training.train_ranker(settings, max_train_queries=40)
     assert meta["matcher"] and is_current(matcher_home)
     assert "match_qc" in meta["importances"]
+    meta_file = matcher_home / "models" / "ranker" / "meta.json"
+    saved = meta_file.read_text(encoding="utf-8")
+    meta_file.write_text(saved.replace('"features_version": ', '"features_version": -'), encoding="utf-8")
+    assert not is_current(matcher_home)  # trained when a feature meant something else
+    meta_file.write_text(saved, encoding="utf-8")
     agent = Agent.from_settings(settings, skills=SkillRegistry())
     try:
         assert "models/matcher" in {c.name: c.detail for c in agent.describe()}["core chat matcher"]

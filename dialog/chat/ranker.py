@@ -27,7 +27,7 @@ import numpy as np
 from dialog.chat import artifacts
 from dialog.chat.core import Candidate
 from dialog.chat.corpus import Pair
-from dialog.chat.features import FEATURES, ChatContext, FeatureExtractor
+from dialog.chat.features import FEATURES, FEATURES_VERSION, ChatContext, FeatureExtractor
 from dialog.chat.retrieval import RetrievalGenerator
 from dialog.chat.text import char_bigrams, jaccard, key
 from dialog.turn import Turn
@@ -250,13 +250,18 @@ class LightGBMRanker:
 
 
 def is_current(home: Path) -> bool:
-    """A trained ranker exists, on today's features and on the matcher that is there (or its absence)."""
+    """A trained ranker exists, on today's features (names and meaning) and on the matcher that is there
+    (or its absence)."""
     root = artifacts.ranker_dir(home)
     if not artifacts.exists(root):
         return False
     meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
     matcher = artifacts.exists(artifacts.matcher_dir(home))
-    return list(meta.get("features", [])) == list(FEATURES) and meta.get("matcher", False) == matcher
+    return (
+        list(meta.get("features", [])) == list(FEATURES)
+        and meta.get("features_version", 1) == FEATURES_VERSION
+        and meta.get("matcher", False) == matcher
+    )
 
 
 def save(home: Path, booster, calibration: tuple[float, float], meta: dict) -> None:  # type: ignore[no-untyped-def]
@@ -265,6 +270,7 @@ def save(home: Path, booster, calibration: tuple[float, float], meta: dict) -> N
         meta = {
             **meta,
             "features": list(FEATURES),
+            "features_version": FEATURES_VERSION,
             "calibration": list(calibration),
             "trained_at": time.time(),
         }

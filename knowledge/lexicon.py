@@ -25,9 +25,9 @@ from knowledge.text import fold
 
 SHIPPED_LEXICON = SHIPPED_DATA_DIR / "knowledge" / "relations.yaml"
 LANGUAGES = ("en", "zh")
-# Properties that are bookkeeping or names, never asked about as attributes.
 PLACEHOLDER = "_"  # stands for a cue or an entity in what is left of a question
 ASKING_WORDS = {"which", "what", "哪个", "哪些", "什么"}  # before the kind of thing a question asks for
+# Properties that are bookkeeping or names, never asked about as attributes.
 NOT_ATTRIBUTES = {"id", "name", "name_zh", "aliases", "source", "kind", "country_iso2", "admin1"}
 
 
@@ -135,9 +135,9 @@ class Lexicon:
         self.answers = {name: _texts(texts) for name, texts in (config.get("answers") or {}).items()}
         self.facts = {label: _listed(items) for label, items in (config.get("facts") or {}).items()}
         self.yes_no_en = {fold(word) for word in (config.get("yes_no") or {}).get("en", [])}
-        self.function_words = {
-            fold(str(word)) for words in (config.get("function_words") or {}).values() for word in words or []
-        }
+        function_words = (config.get("function_words") or {}).values()
+        # what a question may hold besides the content it asks about
+        self.explained = {PLACEHOLDER, *(fold(str(word)) for words in function_words for word in words or [])}
         self._matcher = PhraseMatcher(self._phrases())
 
     # ------------------------------------------------------------------ loading
@@ -233,11 +233,9 @@ class Lexicon:
         whether one of them is the kind of thing asked for ("Which sea...", "什么动物"): a type the
         lexicon does not know."""
         words = [fold(word) for word in tokens(remainder)]
-        explained = self.function_words | {PLACEHOLDER}
-        content = [word for word in words if word not in explained]
-        asked = any(
-            before in ASKING_WORDS and word not in explained for before, word in itertools.pairwise(words)
-        )
+        content = [word for word in words if word not in self.explained]
+        pairs = itertools.pairwise(words)
+        asked = any(before in ASKING_WORDS and word not in self.explained for before, word in pairs)
         return content, asked
 
     def answer(self, name: str, language: str, **values: Any) -> str:

@@ -162,9 +162,12 @@ def test_the_neo4j_backend_speaks_bolt_with_parameters(bolt: str) -> None:
 
 
 def test_doctor_reports_the_configured_neo4j_graph(bolt: str, home: Path) -> None:
-    url = f"unix://{EmbeddedServer(home).socket}"
+    server = EmbeddedServer(home)
+    server.ensure_running()  # the state store doctor is pointed at (other tests may have started it)
+    url = f"unix://{server.socket}"
+    # the first `dialog` process of a data dir trains its intent model: slow on a busy 2-core machine
     result = run_dialog("doctor", env={"DIALOG_HOME": str(home), "DIALOG_REDIS_URL": url,
-                                       "DIALOG_NEO4J_URI": bolt, "COLUMNS": "200"})  # fmt: skip
+                                       "DIALOG_NEO4J_URI": bolt, "COLUMNS": "200"}, timeout=240)  # fmt: skip
     assert result.returncode == 0, result.stdout
     assert "neo4j bolt://" in result.stdout and "Neo4j/5" in result.stdout
     down = run_dialog("doctor", env={"DIALOG_HOME": str(home), "DIALOG_REDIS_URL": url,

@@ -44,6 +44,7 @@ class WorldGraphStep:
         from knowledge.world import import_world
 
         summary = import_world(services.graph)
+        services.compact()
         EntityLinker(services.graph, cache_dir=settings.home / "knowledge").index()  # first chat: no wait
         return summary.line()
 

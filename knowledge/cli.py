@@ -55,6 +55,7 @@ def _graph() -> Iterator[tuple[GraphStore, RichProgress]]:
         try:
             with bars:
                 yield services.graph, RichProgress(bars)
+            services.compact()
         finally:
             services.close()
 

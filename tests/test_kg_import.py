@@ -122,6 +122,25 @@ def test_setup_step_is_ready_once_the_world_is_imported(world_settings: Settings
         EmbeddedServer(tmp_path).stop()
 
 
+def test_the_embedded_server_restarts_promptly_after_the_world_import(tmp_path: Path) -> None:
+    """Replaying the import's queries from the append-only file took minutes (the server was not ready
+    within its 30 s start limit); the file is rewritten as a snapshot after the import."""
+    settings = Settings(home=tmp_path)
+    services = Services.connect(settings)
+    try:
+        WorldGraphStep().run(settings, services)
+    finally:
+        services.close()
+    EmbeddedServer(tmp_path).stop()
+    services = Services.connect(settings)  # starts it again: raises if it is not ready in time
+    try:
+        cities = one(services.graph, "MATCH (n:City) RETURN count(n) AS n")
+        assert cities == world_data().counts()["City"]
+    finally:
+        services.close()
+        EmbeddedServer(tmp_path).stop()
+
+
 def test_kg_stats_command(world_settings: Settings) -> None:
     result = run_dialog("kg", "stats", "--json", env={"DIALOG_HOME": str(world_settings.home)})
     assert result.returncode == 0, result.stderr

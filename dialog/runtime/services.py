@@ -59,6 +59,13 @@ class Services:
                 self._graph = FalkorDBStore.connect(self.graph_url, s.graph_name, s.redis_timeout_s)
         return self._graph
 
+    def compact(self) -> None:
+        """After a bulk write (a graph import): the embedded server rewrites its append-only file as a
+        snapshot in the background, so its next start loads that instead of replaying every query
+        (see embedded.py). An external server's persistence is its operator's business."""
+        if self.embedded is not None:
+            self.redis.bgrewriteaof()
+
     def close(self) -> None:
         self.redis.close()
         if self._graph is not None:

@@ -82,7 +82,8 @@ def main() -> None:
     heldout = parts.index.heldout()
     seeds = range(7, 12)
     print(
-        "response selection, 1 true reply among 10 (9 random), held-out split (never indexed or trained on),"
+        "response selection, 1 true reply among 10 (9 random held-out replies), held-out split (never"
+        " indexed or trained on),"
         f" mean [min-max] over {len(seeds)} distractor draws"
     )
 

@@ -163,7 +163,8 @@ def test_english_and_chinese_queries_retrieve_the_matching_reply(
 
 
 def test_without_dense_rankings_the_nearest_query_is_kept_whatever_its_reply(tmp_path: Path) -> None:
-    """Chinese is BM25 only (the bundled model is English). "你会喝酒吗" is nearly the indexed "你喝酒吗",
+    """Without dense rankings (a language the embedding model does not serve, as Chinese with the gloss
+    off). "你会喝酒吗" is nearly the indexed "你喝酒吗",
     whose reply shares no word with it; fusing the two BM25 rankings alone puts the pairs that match
     a little in both (query and reply) above it."""
     rows = [{"query": "你喝酒吗", "response": "我的大脑不需要任何饮料。"}] + [
@@ -209,6 +210,36 @@ def test_cli_index_build_reports_a_bad_file_in_one_sentence(tmp_path: Path) -> N
     assert result.returncode == 2, result.stderr
     assert "bad.csv, line 1: the header must name 'query' and 'response' columns." in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "index").exists()
+
+
+# ---------------------------------------------------------------------- Chinese through the gloss
+
+
+def test_the_gloss_reads_chinese_words_in_english_and_leaves_other_text_alone() -> None:
+    from dialog.chat.gloss import gloss
+
+    assert gloss("你最喜欢什么书?").split()[-2:] == ["book", "?"]
+    assert "thing" in gloss("還有其他美味的東西?")  # traditional characters; the common reading of 东西
+    assert "I understand you" in gloss("我了解你")  # the particle 了 alone is dropped, 了解 is a word
+    assert gloss("What is your name?") == "What is your name?"
+    assert gloss("hello 世界") == "hello world"
+
+
+def test_glossed_chinese_lands_near_its_english_meaning(parts: Parts) -> None:
+    from dialog.chat.embedding import Embedder
+
+    texts = ["我喜欢吃苹果", "I like eating apples", "The train leaves at noon"]
+    chinese, same, other = parts.embedder.encode(texts)
+    assert chinese @ same > chinese @ other + 0.2
+    chinese, same, other = Embedder(parts.embedder.model_name, gloss_chinese=False).encode(texts)
+    assert abs(chinese @ same - chinese @ other) < 0.2  # the bare model sees [UNK]s: nothing to tell apart
+
+
+def test_an_index_made_with_another_gloss_setting_is_rebuilt_by_setup(chat_home: Path) -> None:
+    from dialog.chat.index import is_current
+
+    assert is_current(chat_home, gloss_chinese=True)
+    assert not is_current(chat_home, gloss_chinese=False)  # its Chinese vectors would mean something else
 
 
 # ---------------------------------------------------------------------- ranker
@@ -296,6 +327,8 @@ def test_a_new_matcher_makes_the_ranker_stale_until_it_is_retrained(matcher_home
     saved = meta_file.read_text(encoding="utf-8")
     meta_file.write_text(saved.replace('"features_version": ', '"features_version": -'), encoding="utf-8")
     assert not is_current(matcher_home)  # trained when a feature meant something else
+    meta_file.write_text(saved.replace('"index_built_at": ', '"index_built_at": 1'), encoding="utf-8")
+    assert not is_current(matcher_home)  # trained on the features of another index
     meta_file.write_text(saved, encoding="utf-8")
     agent = Agent.from_settings(settings, skills=SkillRegistry())
     try:

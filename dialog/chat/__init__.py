@@ -21,6 +21,14 @@ class _Step:
     artifact: str  # "index" | "generator" | "matcher" | "ranker"
 
     def ready(self, settings: Settings, services: Services) -> bool:
+        if self.artifact == "index":
+            from dialog.chat.index import is_current
+
+            return is_current(settings.home, settings.chat_gloss_chinese)
+        if self.artifact == "matcher":
+            from dialog.chat.matcher import is_current
+
+            return is_current(settings.home, settings.chat_gloss_chinese)
         if self.artifact == "ranker":
             from dialog.chat.ranker import is_current
 

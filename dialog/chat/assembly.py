@@ -26,7 +26,7 @@ class Parts:
     def embedder(self):  # type: ignore[no-untyped-def]
         from dialog.chat.embedding import Embedder
 
-        return Embedder(self.settings.chat_embedding_model)
+        return Embedder(self.settings.chat_embedding_model, self.settings.chat_gloss_chinese)
 
     @cached_property
     def persona(self):  # type: ignore[no-untyped-def]

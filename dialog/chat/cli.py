@@ -105,7 +105,7 @@ def train_ranker() -> None:
     for name, metrics in meta["heldout"].items():
         table.add_row(name, f"{metrics['ndcg@1']:.4f}", f"{metrics['r@1']:.4f}")
     base.out.print(table)
-    base.out.print(f"1 true reply among 10 (9 random), held-out R@1: {meta['one_in_ten_r@1']:.4f}")
+    base.out.print(f"1 true reply among 10 (9 random held-out replies), R@1: {meta['one_in_ten_r@1']:.4f}")
     importances = Table("feature", "gain share", title="feature importances")
     for name, share in meta["importances"].items():
         importances.add_row(name, f"{share:.4f}")

@@ -28,7 +28,8 @@ RECENT_SEARCHES = 16
 SOURCES = ("retrieval", "neural", "kg")
 # Bumped when a feature keeps its name but changes its meaning: a ranker trained before is stale.
 # 2: dense_ctx from the mean of the last exchange's utterance vectors (was: the joined text's).
-FEATURES_VERSION = 2
+# 3: dense features for Chinese too, from the glossed text's vectors.
+FEATURES_VERSION = 3
 FEATURES: tuple[str, ...] = (
     # local cohesion: the candidate against the user's message
     "dense_qc", "match_qc", "cross_qc", "lang_match",

@@ -22,7 +22,7 @@ from dialog.chat.embedding import Embedder
 from dialog.chat.text import key, tokens
 from dialog.chat.topics import TopicModel
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: Chinese vectors of the glossed text (gloss_chinese in the meta)
 RRF_K = 60
 # BM25 only (a language the embedding model does not serve): the best LEADERS hits of each ranking
 # come first. A pair whose query is nearly the message's ("你会喝酒吗" / "你喝酒吗") but whose reply
@@ -104,6 +104,7 @@ class RetrievalIndex:
                 "version": INDEX_VERSION,
                 "built_at": time.time(),
                 "embedding_model": embedder.model_name,
+                "gloss_chinese": embedder.gloss_chinese,
                 "corpora": [str(p) for p in [*defaults, *corpus_files]],
                 "skipped": skipped,
                 "pairs": len(indexed),
@@ -191,6 +192,15 @@ class RetrievalIndex:
             for i in best
             if fused[i] > 0
         ]
+
+
+def is_current(home: Path, gloss_chinese: bool) -> bool:
+    """An index of this version exists, its vectors made as the settings now ask."""
+    root = artifacts.index_dir(home)
+    if not artifacts.exists(root):
+        return False
+    meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+    return meta.get("version") == INDEX_VERSION and meta.get("gloss_chinese", False) == gloss_chinese
 
 
 def _write_jsonl(path: Path, pairs: Sequence[Pair]) -> None:

@@ -43,7 +43,7 @@ def training_pairs(pairs: Sequence[Pair], splitter: Splitter) -> list[Pair]:
 
 
 def train_matcher(home: Path, base_model: str, pairs: Sequence[Pair], responses: Sequence[str],
-                  config: MatcherConfig = MatcherConfig(),
+                  config: MatcherConfig = MatcherConfig(), gloss_chinese: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> dict:  # fmt: skip
     """Fine-tune `base_model` on `pairs`, encode `responses` (the indexed replies) with it, and publish
     both into <home>/models/matcher atomically. Returns a summary."""
@@ -54,14 +54,15 @@ def train_matcher(home: Path, base_model: str, pairs: Sequence[Pair], responses:
         raise artifacts.ArtifactError("No training pairs for the matcher; build the index first.")
     started = time.perf_counter()
     torch.manual_seed(config.seed)
-    model = Embedder(base_model).model
+    embedder = Embedder(base_model, gloss_chinese)
+    model = embedder.model
     model.max_seq_length = config.max_seq_length
     batches = _batches(pairs, config.batch_size, random.Random(config.seed), config.epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / len(batches))
 
     def embed(texts: list[str]) -> torch.Tensor:
-        return F.normalize(model(model.preprocess(texts))["sentence_embedding"], dim=-1)
+        return F.normalize(model(model.preprocess(embedder.prepare(texts)))["sentence_embedding"], dim=-1)
 
     model.train()
     loss_value = float("nan")
@@ -81,12 +82,11 @@ def train_matcher(home: Path, base_model: str, pairs: Sequence[Pair], responses:
     summary = {
         "base_model": base_model, "pairs": len(pairs), "steps": len(batches), "responses": len(texts),
         "final_loss": round(loss_value, 4), "seconds": round(time.perf_counter() - started, 1),
-        "config": asdict(config),
+        "config": asdict(config), "gloss_chinese": gloss_chinese, "trained_at": time.time(),
     }  # fmt: skip
     with artifacts.publishing(artifacts.matcher_dir(home)) as out:
         model.save(str(out / "model"))
-        vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-        np.save(out / "responses.npy", vectors.astype(np.float32))
+        np.save(out / "responses.npy", embedder.encode(texts))
         (out / "responses.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
         (out / "meta.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
@@ -115,11 +115,21 @@ def _batches(pairs: Sequence[Pair], size: int, rng: random.Random, epochs: int) 
     return batches
 
 
+def is_current(home: Path, gloss_chinese: bool) -> bool:
+    """A matcher exists, trained on text prepared as the settings now ask."""
+    root = artifacts.matcher_dir(home)
+    if not artifacts.exists(root):
+        return False
+    meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+    return meta.get("gloss_chinese", False) == gloss_chinese
+
+
 class Matcher:
     """Query-to-reply cosine under the fine-tuned model; indexed replies use their stored vectors."""
 
     def __init__(self, root: Path) -> None:
-        self.embedder = Embedder(str(root / "model"))
+        meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+        self.embedder = Embedder(str(root / "model"), meta.get("gloss_chinese", False))
         texts = json.loads((root / "responses.json").read_text(encoding="utf-8"))
         vectors = np.load(root / "responses.npy")
         self.stored = dict(zip(texts, vectors, strict=True))

@@ -250,18 +250,31 @@ class LightGBMRanker:
 
 
 def is_current(home: Path) -> bool:
-    """A trained ranker exists, on today's features (names and meaning) and on the matcher that is there
-    (or its absence)."""
+    """A trained ranker exists, on today's features (names and meaning), on the index and matcher
+    that are there now (or the matcher's absence)."""
     root = artifacts.ranker_dir(home)
     if not artifacts.exists(root):
         return False
     meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
-    matcher = artifacts.exists(artifacts.matcher_dir(home))
     return (
         list(meta.get("features", [])) == list(FEATURES)
         and meta.get("features_version", 1) == FEATURES_VERSION
-        and meta.get("matcher", False) == matcher
+        and all(meta.get(name) == value for name, value in trained_on(home).items())
     )
+
+
+def trained_on(home: Path) -> dict[str, float | None]:
+    """When the index and the matcher the ranker's features come from were made (None: not there)."""
+
+    def stamp(root: Path, name: str) -> float | None:
+        if not artifacts.exists(root):
+            return None
+        return json.loads((root / "meta.json").read_text(encoding="utf-8")).get(name)
+
+    return {
+        "index_built_at": stamp(artifacts.index_dir(home), "built_at"),
+        "matcher_trained_at": stamp(artifacts.matcher_dir(home), "trained_at"),
+    }
 
 
 def save(home: Path, booster, calibration: tuple[float, float], meta: dict) -> None:  # type: ignore[no-untyped-def]
@@ -269,6 +282,7 @@ def save(home: Path, booster, calibration: tuple[float, float], meta: dict) -> N
         booster.save_model(str(out / "model.txt"))
         meta = {
             **meta,
+            **trained_on(home),
             "features": list(FEATURES),
             "features_version": FEATURES_VERSION,
             "calibration": list(calibration),

@@ -70,6 +70,7 @@ def train_matcher(settings: Settings, progress: Progress | None = None) -> dict:
     pairs = training_pairs(parts.index.pairs, parts.index.splitter())
     report = progress or (lambda stage, advance, total: None)
     return train(settings.home, parts.embedder.model_name, pairs, [p.response for p in parts.index.pairs],
+                 gloss_chinese=settings.chat_gloss_chinese,
                  progress=lambda step, total: report("training", 1, total))  # fmt: skip
 
 
@@ -148,15 +149,24 @@ def truth_table(pairs: Sequence[Pair]) -> dict[str, set[str]]:
 
 
 def one_in_ten(score: Callable[[ChatContext, list[Candidate]], list[float]], parts: Parts,
-               heldout: Sequence[Pair], seed: int = 7) -> float:  # fmt: skip
-    """R@1 of picking the true response among it and 9 random corpus responses, per held-out query."""
+               queries: Sequence[Pair], seed: int = 7) -> float:  # fmt: skip
+    """R@1 of picking the true reply among it and 9 others, per held-out query of `queries`.
+
+    The 9 are drawn at random from the held-out split's replies, like the truth: drawn from the
+    index, they would differ from it in being indexed (reply fan-out, retrieval support), and the
+    figure would measure that instead of how well a reply fits the message. A corpus too small for
+    that draws from all its replies.
+    """
     index = parts.index
     rng = random.Random(seed)
+    heldout = index.heldout()
     truths = truth_table([*index.pairs, *heldout])
-    pool = sorted({p.response for p in [*index.pairs, *heldout]})
+    pool = sorted({p.response for p in heldout})
+    if len(pool) <= 2 * DISTRACTORS:
+        pool = sorted({p.response for p in [*index.pairs, *heldout]})
     seen: set[str] = set()
     hits = []
-    for pair in heldout:
+    for pair in queries:
         if key(pair.query) in seen:
             continue
         seen.add(key(pair.query))

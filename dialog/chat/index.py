@@ -24,10 +24,11 @@ from dialog.chat.topics import TopicModel
 
 INDEX_VERSION = 3  # 3: Chinese vectors of the glossed text (gloss_chinese in the meta)
 RRF_K = 60
-# BM25 only (a language the embedding model does not serve): the best LEADERS hits of each ranking
-# come first. A pair whose query is nearly the message's ("你会喝酒吗" / "你喝酒吗") but whose reply
-# shares no word with it would lose the fusion of two rankings to pairs that match a little in both;
-# with dense rankings too, the near-identical query ranks high in two of four.
+# The best LEADERS hits of each query->query ranking come first, whatever fusion makes of them: a
+# pair whose query is (nearly) the message's ("What is your favorite book?" -> "I can't read.";
+# "你会喝酒吗" / "你喝酒吗") but whose reply shares no word with it would lose the fusion to pairs
+# that match a little in every ranking (that exact question's pair fused 7th, out of the top 10
+# replies).
 LEADERS = 2
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 
@@ -161,7 +162,7 @@ class RetrievalIndex:
             masked = key(exclude_query)
             mask = np.array([q != masked for q in self.query_keys])
         fused = np.zeros(len(self.pairs))
-        leaders: set[int] = set()  # each BM25 ranking's best, whatever fusion makes of them
+        leaders: set[int] = set()  # each query->query ranking's best, whatever fusion makes of them
         depth = min(len(self.pairs), 4 * k)
         for scores in rankings:
             ranked = np.where(mask, scores, -np.inf)
@@ -174,7 +175,7 @@ class RetrievalIndex:
             ]
             for rank, row in enumerate(counted):
                 fused[row] += 1.0 / (RRF_K + rank + 1)
-            if vec is None:
+            if scores is bm25_qq or scores is dense_qq:
                 leaders.update(int(row) for row in counted[:LEADERS])
         first = sorted(leaders, key=lambda row: -fused[row])
         best = [*first, *(int(row) for row in np.argsort(-fused) if row not in leaders)][:k]

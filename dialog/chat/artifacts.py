@@ -7,6 +7,7 @@ either the old or the new version, never half of one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -42,6 +43,11 @@ def ranker_dir(home: Path) -> Path:
 
 def exists(link: Path) -> bool:
     return (link / "meta.json").is_file()
+
+
+def meta(link: Path) -> dict | None:
+    """The published artifact's meta.json, or None when there is none."""
+    return json.loads((link / "meta.json").read_text(encoding="utf-8")) if exists(link) else None
 
 
 @contextmanager

@@ -17,8 +17,8 @@ from functools import cache, lru_cache
 
 import jieba
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_CJK_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+from knowledge.text import is_all_cjk, is_cjk
+
 _NOT_A_SENSE = re.compile(
     r"^(surname|variant of|old variant|archaic variant|japanese variant|erhua variant|see |used in|"
     r"cl:|abbr\.|also written|also pr\.|also called)|variant of",
@@ -32,10 +32,6 @@ LONGEST_WORD = 4  # characters, when a word jieba found is not in the dictionary
 PARTICLES = frozenset("的了吗呢吧啊着过么嘛呀哦")
 CACHED_WORDS = 65_536  # users' words are unbounded; a long-running server keeps the frequent ones
 _loading = threading.Lock()  # the embedders warm the dictionary up in threads: build it once
-
-
-def has_chinese(text: str) -> bool:
-    return _CJK.search(text) is not None
 
 
 def dictionary() -> dict[str, list[dict]]:
@@ -100,11 +96,11 @@ def _gloss_word(word: str) -> str:
 
 def gloss(text: str) -> str:
     """The English gloss of a text with Chinese in it; other text is returned as it is."""
-    if not has_chinese(text):
+    if not is_cjk(text):
         return text
     words = []
     for word in jieba.lcut(text):
         if not word.strip() or word in PARTICLES:
             continue
-        words.append(_gloss_word(word) if _CJK_WORD.fullmatch(word) else word.strip())
+        words.append(_gloss_word(word) if is_all_cjk(word) else word.strip())
     return " ".join(w for w in words if w)

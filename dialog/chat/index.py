@@ -197,10 +197,9 @@ class RetrievalIndex:
 
 def is_current(home: Path, gloss_chinese: bool) -> bool:
     """An index of this version exists, its vectors made as the settings now ask."""
-    root = artifacts.index_dir(home)
-    if not artifacts.exists(root):
+    meta = artifacts.meta(artifacts.index_dir(home))
+    if meta is None:
         return False
-    meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
     return meta.get("version") == INDEX_VERSION and meta.get("gloss_chinese", False) == gloss_chinese
 
 

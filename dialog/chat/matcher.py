@@ -4,8 +4,8 @@ indexed pairs (the 'train' split only, like the generator; never the ranker's or
 The base embedding model measures whether two texts *mean* the same; a reply rarely means what its
 question means. Fine-tuning with in-batch negatives (each query against every other reply of its
 batch, and each reply against every query) teaches the model which replies *answer* a message, in
-both corpus languages: the base model's vocabulary covers CJK characters, so Chinese gains a dense
-signal too. Its cosine is the ranker's `match_qc` feature. Seeded and reproducible on CPU.
+both corpus languages: Chinese reaches it glossed into English (gloss.py), like everywhere the
+embedding model reads it. Its cosine is the ranker's `match_qc` feature. Seeded and reproducible on CPU.
 """
 
 from __future__ import annotations
@@ -117,18 +117,15 @@ def _batches(pairs: Sequence[Pair], size: int, rng: random.Random, epochs: int) 
 
 def is_current(home: Path, gloss_chinese: bool) -> bool:
     """A matcher exists, trained on text prepared as the settings now ask."""
-    root = artifacts.matcher_dir(home)
-    if not artifacts.exists(root):
-        return False
-    meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
-    return meta.get("gloss_chinese", False) == gloss_chinese
+    meta = artifacts.meta(artifacts.matcher_dir(home))
+    return meta is not None and meta.get("gloss_chinese", False) == gloss_chinese
 
 
 class Matcher:
     """Query-to-reply cosine under the fine-tuned model; indexed replies use their stored vectors."""
 
     def __init__(self, root: Path) -> None:
-        meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+        meta = artifacts.meta(root) or {}
         self.embedder = Embedder(str(root / "model"), meta.get("gloss_chinese", False))
         texts = json.loads((root / "responses.json").read_text(encoding="utf-8"))
         vectors = np.load(root / "responses.npy")

@@ -252,12 +252,10 @@ class LightGBMRanker:
 def is_current(home: Path) -> bool:
     """A trained ranker exists, on today's features (names and meaning), on the index and matcher
     that are there now (or the matcher's absence)."""
-    root = artifacts.ranker_dir(home)
-    if not artifacts.exists(root):
-        return False
-    meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+    meta = artifacts.meta(artifacts.ranker_dir(home))
     return (
-        list(meta.get("features", [])) == list(FEATURES)
+        meta is not None
+        and list(meta.get("features", [])) == list(FEATURES)
         and meta.get("features_version", 1) == FEATURES_VERSION
         and all(meta.get(name) == value for name, value in trained_on(home).items())
     )
@@ -265,15 +263,10 @@ def is_current(home: Path) -> bool:
 
 def trained_on(home: Path) -> dict[str, float | None]:
     """When the index and the matcher the ranker's features come from were made (None: not there)."""
-
-    def stamp(root: Path, name: str) -> float | None:
-        if not artifacts.exists(root):
-            return None
-        return json.loads((root / "meta.json").read_text(encoding="utf-8")).get(name)
-
+    index, matcher = artifacts.meta(artifacts.index_dir(home)), artifacts.meta(artifacts.matcher_dir(home))
     return {
-        "index_built_at": stamp(artifacts.index_dir(home), "built_at"),
-        "matcher_trained_at": stamp(artifacts.matcher_dir(home), "trained_at"),
+        "index_built_at": index.get("built_at") if index else None,
+        "matcher_trained_at": matcher.get("trained_at") if matcher else None,
     }
 
 

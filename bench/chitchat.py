@@ -7,7 +7,8 @@ DIALOG_HOME). ChatterBot is not a project dependency: install it in any Python 3
 (`pip install chatterbot`) and name that interpreter with --peer-python. It runs with its
 LowercaseTagger, because its default tagger needs the spaCy model en_core_web_sm, which is not on PyPI.
 Prints: 1-in-10 R@1 on the held-out split, paraphrase robustness (data/chat/paraphrases.yaml),
-warm per-turn latency of core chat without and with the generator, and ChatterBot's per-reply time.
+replies in another language than the message, warm per-turn latency of core chat without and with
+the generator, and ChatterBot's per-reply time.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ def peer(request: dict) -> dict:
             replies.append(str(bot.get_response(query)))
             times.append((time.perf_counter() - sent) * 1000)
     return {"replies": replies, "times_ms": times, "train_s": trained}
+
+
+def other_language(replies: list[str], queries: list[str], rows: list[int]) -> int:
+    from dialog.chat.text import speaks
+    from dialog.understanding.basic import detect_language
+
+    return sum(bool(replies[i]) and not speaks(replies[i], detect_language(queries[i])) for i in rows)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -126,7 +134,10 @@ def main() -> None:
     items = [item for item in items if key(item[2]) in indexed]
     chat.sample_top = 1  # the best candidate, not a sample among the top three
     ours = [reply(understood(q)) for _, q, _ in items]
-    request = {"files": parts.index.meta["corpora"], "queries": [q for _, q, _ in items]}
+    # the held-out questions too, for the reply-language count (not for paraphrase robustness)
+    questions = list(dict.fromkeys(p.query for p in heldout))
+    ours_questions = [reply(understood(q)) for q in questions]
+    request = {"files": parts.index.meta["corpora"], "queries": [*(q for _, q, _ in items), *questions]}
     peer_result = None
     try:
         done = subprocess.run([args.peer_python, __file__, "--as-peer"], input=json.dumps(request),
@@ -146,6 +157,17 @@ def main() -> None:
         if peer_result:
             theirs = sum(key(peer_result["replies"][i]) in truths[key(items[i][2])] for i in rows)
             line += f"   ChatterBot {theirs}/{len(rows)}"
+        print(line)
+
+    # 2b. a bilingual bot answers in the language it is spoken to
+    asked = [*(q for _, q, _ in items), *questions]
+    print(f"\nreplies in another language than the message ({len(asked)}: the paraphrases and the held-out"
+          " questions; a declined turn, left to the editorial reply, is not counted)")  # fmt: skip
+    for lang in ("en", "zh"):
+        rows = [i for i, q in enumerate(asked) if detect_language(q) == lang]
+        line = f"  {lang}: this system {other_language([*ours, *ours_questions], asked, rows)}/{len(rows)}"
+        if peer_result:
+            line += f"   ChatterBot {other_language(peer_result['replies'], asked, rows)}/{len(rows)}"
         print(line)
 
     # 3. warm latency (models loaded) on messages it has not seen: every turn a distinct text, so no
@@ -187,9 +209,10 @@ def main() -> None:
           f"p50 {percentile(times, 0.5):7.1f} ms   p95 {percentile(times, 0.95):7.1f} ms")  # fmt: skip
     if peer_result:
         p50 = statistics.median(peer_result["times_ms"])
+        paraphrases_p50 = statistics.median(peer_result["times_ms"][: len(items)])
         print(
-            f"  ChatterBot BestMatch p50 {p50:7.1f} ms per reply "
-            f"(trained in {peer_result['train_s']:.0f} s); "
+            f"  ChatterBot BestMatch p50 {p50:7.1f} ms per reply, the same messages "
+            f"(the paraphrases alone {paraphrases_p50:.1f} ms; trained in {peer_result['train_s']:.0f} s); "
             f"ratio ours/ChatterBot {ours_p50 / p50:.2f}"
         )
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     )
     chat_top_k: int = Field(10, ge=1, le=100, description="Retrieval candidates per turn.")
     chat_sample_top: int = Field(3, ge=1, description="Selection samples among this many best candidates.")
+    chat_match_language: bool = Field(
+        True, description="Reply in the user's language when a candidate in it passes the threshold."
+    )
     chat_seed: int | None = Field(None, description="Seed for candidate sampling (tests, benchmarks).")
     knowledge_threshold: float = Field(
         0.5, ge=0, le=1, description="Minimum knowledge-intent confidence for KBQA."

@@ -436,6 +436,27 @@ def test_selection_samples_above_threshold_and_never_repeats_the_last_reply(
     assert all(prev in {"one", "two", "three"} for prev, cur in pairwise(replies) if cur == "four")
 
 
+def test_selection_answers_in_the_users_language_when_a_candidate_speaks_it(
+    chat_agent: Agent, user_id: str
+) -> None:
+    def reply(text: str, candidates: list[str], user: str, match_language: bool = True) -> str:
+        chat = CoreChat([FixedGenerator(candidates)], GeneratorScoreRanker(), 0.5, sample_top=1,
+                        match_language=match_language)  # fmt: skip
+        chat_agent.handlers[CHITCHAT], original = chat, chat_agent.handlers[CHITCHAT]
+        try:
+            return chat_agent.respond(f"{user_id}-{user}", text).text
+        finally:
+            chat_agent.handlers[CHITCHAT] = original
+
+    # the best candidate in the user's language, though another scored higher
+    assert reply("你好", ["Greetings!", "你好！", "Hi"], "zh") == "你好！"
+    assert reply("hello", ["你好！", "Greetings!"], "en") == "Greetings!"
+    assert reply("肯尼迪总统哪年遇刺身亡?", ["I do not know.", "1963"], "number") == "1963"  # no letters: any
+    # none in the user's language above the threshold: the best there is; turned off: the best
+    assert reply("你好", ["Greetings!", "Hi"], "none") == "Greetings!"
+    assert reply("你好", ["Greetings!", "你好！"], "off", match_language=False) == "Greetings!"
+
+
 def test_a_failing_generator_is_skipped_and_named_in_the_trace(chat_agent: Agent, user_id: str) -> None:
     class Broken:
         name = "broken"

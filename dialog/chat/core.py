@@ -1,9 +1,10 @@
 """Core chat: gather candidates from generators, rank them, select one above a threshold.
 
 Generators (retrieval, neural, knowledge graph) and the ranker plug in through the protocols
-below. Selection samples among the best candidates above the threshold and never repeats the
-bot's previous reply; with none good enough the handler declines (trace `chat_low_score`), the
-editorial handler answers, and the topic manager can take the signal.
+below. Selection samples among the best candidates above the threshold that speak the user's
+language (any language when none does) and never repeats the bot's previous reply; with none good
+enough the handler declines (trace `chat_low_score`), the editorial handler answers, and the topic
+manager can take the signal.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from dialog.chat.text import speaks
 from dialog.turn import CHITCHAT, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
@@ -65,12 +67,14 @@ class CoreChat:
         featurizer: Featurizer | None = None,
         sample_top: int = 3,
         seed: int | None = None,
+        match_language: bool = True,
     ) -> None:
         self.generators = list(generators)
         self.ranker = ranker
         self.threshold = threshold
         self.featurizer = featurizer
         self.sample_top = sample_top
+        self.match_language = match_language
         self._random = random.Random(seed)
 
     def handle(self, turn: Turn, route: str) -> HandlerResult | None:
@@ -86,7 +90,8 @@ class CoreChat:
             [{**c.model_dump(mode="json"), "features": _rounded(c.features), "rank_score": round(s, 4)}
              for s, c in ranked],
         )  # fmt: skip
-        choice = self.select(ranked, turn.state.last_bot_reply())
+        language = turn.nlu.language if self.match_language else None
+        choice = self.select(ranked, turn.state.last_bot_reply(), language)
         turn.trace.record("chat_low_score", choice is None)
         if choice is None:
             return None
@@ -110,11 +115,15 @@ class CoreChat:
                     gathered.append(candidate)
         return gathered
 
-    def select(self, ranked: Sequence[tuple[float, Candidate]], last_reply: str | None) -> str | None:
-        """Sample among the best `sample_top` candidates above the threshold, weighted by score."""
-        eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply][
-            : self.sample_top
-        ]
+    def select(self, ranked: Sequence[tuple[float, Candidate]], last_reply: str | None,
+               language: str | None = None) -> str | None:  # fmt: skip
+        """Sample among the best `sample_top` candidates above the threshold, weighted by score; with a
+        `language`, among those that speak it when any does (a Chinese message is not answered in
+        English because an English pair scored a little higher)."""
+        eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply]
+        if language is not None:
+            eligible = [(s, c) for s, c in eligible if speaks(c.text, language)] or eligible
+        eligible = eligible[: self.sample_top]
         if not eligible:
             return None
         top = eligible[0][0]

@@ -12,10 +12,13 @@ from functools import lru_cache
 
 import jieba
 
+from dialog.understanding.basic import detect_language
+
 jieba.setLogLevel(60)  # its "Building prefix dict" chatter goes to stderr otherwise
 
 _WORD = re.compile(r"\w", re.UNICODE)
 _KEY_DROP = re.compile(r"[\W_]+", re.UNICODE)
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def key(text: str) -> str:
@@ -37,3 +40,10 @@ def char_bigrams(text: str) -> set[str]:
 
 def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def speaks(text: str, language: str) -> bool:
+    """Whether `text` answers a `language` speaker in their language; a reply without letters ("1963",
+    an emoji) speaks any. A name in Latin letters ("Python") is English here: a Chinese answer above
+    the threshold goes first."""
+    return detect_language(text) == language or not _LETTER.search(text)

@@ -79,7 +79,9 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=200)
     args = parser.parse_args()
     base = Settings(home=args.home) if args.home else Settings()
-    settings = base.model_copy(update={"chat_seed": 1})
+    # The agents leave the held-out split out of their index (as training does), so every figure is on
+    # questions they have never seen, except the one that measures serving it.
+    settings = base.model_copy(update={"chat_seed": 1, "chat_serve_heldout": False})
     parts = Parts(settings)
     if parts.index is None:
         sys.exit("No index in the data dir: run `dialog setup` first.")
@@ -169,6 +171,25 @@ def main() -> None:
         if peer_result:
             line += f"   ChatterBot {other_language(peer_result['replies'], asked, rows)}/{len(rows)}"
         print(line)
+
+    # 2c. the held-out questions asked verbatim, the served index answering them (the default) or not
+    served_agent = Agent.from_settings(
+        settings.model_copy(
+            update={"chat_generator_enabled": False, "chat_serve_heldout": True, "chat_sample_top": 1}
+        ),
+        skills=SkillRegistry(),
+    )
+    served = [reply(understood(q), served_agent.handlers[CHITCHAT]) for q in questions]
+    served_agent.close()
+
+    def right(replies: list[str]) -> str:
+        hits = sum(key(r) in truths[key(q)] for r, q in zip(replies, questions, strict=True))
+        return f"{hits}/{len(questions)}"
+
+    line = f"  not served {right(ours_questions)}   served (the default) {right(served)}"
+    if peer_result:
+        line += f"   ChatterBot (trained on every pair) {right(peer_result['replies'][len(items) :])}"
+    print(f"\nheld-out questions asked verbatim, answered with one of their corpus replies\n{line}")
 
     # 3. warm latency (models loaded) on messages it has not seen: every turn a distinct text, so no
     # embedding or search cache helps, as with real users

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     )
     chat_top_k: int = Field(10, ge=1, le=100, description="Retrieval candidates per turn.")
     chat_sample_top: int = Field(3, ge=1, description="Selection samples among this many best candidates.")
+    chat_serve_heldout: bool = Field(
+        True, description="Answer the held-out split's questions too (never trained or evaluated on)."
+    )
     chat_match_language: bool = Field(
         True, description="Reply in the user's language when a candidate in it passes the threshold."
     )

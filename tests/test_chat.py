@@ -19,6 +19,7 @@ from dialog.chat.features import FEATURES, ChatContext
 from dialog.chat.index import RetrievalIndex
 from dialog.chat.kg import KgGenerator
 from dialog.chat.ranker import LightGBMRanker
+from dialog.chat.text import key
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.settings import Settings
 from dialog.turn import CHITCHAT, EDITORIAL, Emotion, Turn
@@ -142,6 +143,38 @@ def test_index_round_trip_keeps_pairs_vectors_and_heldout_apart(parts: Parts, ch
     heldout = {p.query for p in index.heldout()}
     assert heldout and not heldout & {p.query for p in index.pairs}
     assert index.meta["embedding_model"].endswith("model")  # the bundled MiniLM, loaded offline
+
+
+def test_the_served_index_answers_the_heldout_split_which_training_never_sees(chat_home: Path) -> None:
+    heldout = RetrievalIndex.load(chat_home).heldout()
+    questions = {p.query for p in heldout}
+    for_training = Parts(Settings(home=chat_home)).index  # what training and evaluation load
+    for_agent = Parts(Settings(home=chat_home), serving=True).index
+    not_served = Parts(Settings(home=chat_home, chat_serve_heldout=False), serving=True).index
+    assert questions and not questions & {p.query for p in [*for_training.pairs, *not_served.pairs]}
+    assert questions <= {p.query for p in for_agent.pairs}
+    rows = len(for_training.pairs) + len(heldout)
+    assert len(for_agent.pairs) == for_agent.query_vecs.shape[0] == for_agent.response_vecs.shape[0] == rows
+    question = heldout[0]
+    hits = for_agent.search(question.query, Parts(Settings(home=chat_home)).embedder.one(question.query), k=5)
+    assert question.response in [for_agent.pairs[hit.pair].response for hit in hits]
+
+
+def test_the_agent_answers_heldout_questions_with_their_corpus_replies(chat_home: Path, user_id: str) -> None:
+    heldout = RetrievalIndex.load(chat_home).heldout()
+    truths = training.truth_table(heldout)
+    questions = list(dict.fromkeys(p.query for p in heldout))
+    right = {}
+    for serve in (True, False):
+        settings = Settings(home=chat_home, chat_generator_enabled=False, chat_sample_top=1,
+                            chat_serve_heldout=serve)  # fmt: skip
+        agent = Agent.from_settings(settings, skills=SkillRegistry())
+        try:
+            replies = [agent.respond(f"{user_id}-{n}", q).text for n, q in enumerate(questions)]
+        finally:
+            agent.close()
+        right[serve] = sum(key(r) in truths[key(q)] for r, q in zip(replies, questions, strict=True))
+    assert right[True] >= 0.8 * len(questions) and right[True] > right[False], (right, len(questions))
 
 
 @pytest.mark.parametrize(

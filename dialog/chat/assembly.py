@@ -18,9 +18,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Parts:
-    """The shared pieces, loaded on first use."""
+    """The shared pieces, loaded on first use. `serving`: the running agent's, whose index answers the
+    held-out split too when the settings say so; training and evaluation never see those pairs."""
 
     settings: Settings
+    serving: bool = False
 
     @cached_property
     def embedder(self):  # type: ignore[no-untyped-def]
@@ -44,11 +46,9 @@ class Parts:
     def index(self):  # type: ignore[no-untyped-def]
         from dialog.chat.index import RetrievalIndex
 
-        return (
-            RetrievalIndex.load(self.settings.home)
-            if artifacts.exists(artifacts.index_dir(self.settings.home))
-            else None
-        )
+        if not artifacts.exists(artifacts.index_dir(self.settings.home)):
+            return None
+        return RetrievalIndex.load(self.settings.home, self.serving and self.settings.chat_serve_heldout)
 
     @cached_property
     def matcher(self):  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def build(settings: Settings, knowledge: Knowledge | None) -> CoreChat:
     # Per-turn inputs are one sentence: a second thread only adds hand-off jitter (measured: cold-turn
     # p95 166 ms with 2 threads, 60 ms with 1), and server workers are the way to use more cores.
     torch.set_num_threads(settings.chat_torch_threads)
-    parts = Parts(settings)
+    parts = Parts(settings, serving=True)
     generators: list[CandidateGenerator] = []
     if parts.index is not None:
         generators.append(RetrievalGenerator(parts.features, settings.chat_top_k))

@@ -1,7 +1,10 @@
 """The retrieval index: BM25 (bm25s) and dense vectors over the queries and the responses of the
 indexed pairs, written into the data dir and swapped in atomically.
 
-Held-out pairs are stored beside it (heldout.jsonl) but never indexed: they are the evaluation split.
+The held-out pairs (heldout.jsonl), the evaluation split, are left out of the index that training and
+evaluation load. The running agent loads the served index, which answers them too (load(...,
+serve_heldout=True)): their vectors are stored after the indexed pairs' rows, and BM25 has a second
+pair of retrievers over all pairs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from dialog.chat.embedding import Embedder
 from dialog.chat.text import key, tokens
 from dialog.chat.topics import TopicModel
 
-INDEX_VERSION = 3  # 3: Chinese vectors of the glossed text (gloss_chinese in the meta)
+# 3: Chinese vectors of the glossed text (gloss_chinese in the meta); 4: the held-out pairs served
+INDEX_VERSION = 4
 RRF_K = 60
 # The best LEADERS hits of each query->query ranking come first, whatever fusion makes of them: a
 # pair whose query is (nearly) the message's ("What is your favorite book?" -> "I can't read.";
@@ -30,6 +34,7 @@ RRF_K = 60
 # that match a little in every ranking (that exact question's pair fused 7th, out of the top 10
 # replies).
 LEADERS = 2
+SERVED = "_served"  # suffix of the BM25 retrievers over all pairs, held-out included
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 
 
@@ -83,17 +88,16 @@ class RetrievalIndex:
         heldout = [p for p in pairs if splitter(p.query) == "heldout"]
         if not indexed:
             raise artifacts.ArtifactError("The corpora hold no pairs to index.")
-        queries = [p.query for p in indexed]
-        responses = [p.response for p in indexed]
-        total = 2 * len(indexed)
+        served = indexed + heldout  # vector rows: the indexed pairs', then the held-out ones'
+        total = 2 * len(served)
         progress("embedding", 0, total)
-        query_vecs = embedder.encode(queries, on_batch=lambda n: progress("embedding", n, total))
-        response_vecs = embedder.encode(responses, on_batch=lambda n: progress("embedding", n, total))
+        on_batch = lambda n: progress("embedding", n, total)  # noqa: E731
+        query_vecs = embedder.encode([p.query for p in served], on_batch=on_batch)
+        response_vecs = embedder.encode([p.response for p in served], on_batch=on_batch)
         with artifacts.publishing(artifacts.index_dir(home)) as out:
-            for name, texts in (("bm25_queries", queries), ("bm25_responses", responses)):
-                retriever = bm25s.BM25()
-                retriever.index([list(tokens(t)) or ["<empty>"] for t in texts], show_progress=False)
-                retriever.save(str(out / name), show_progress=False)
+            _save_bm25(out, "", indexed)
+            if heldout:
+                _save_bm25(out, SERVED, served)
             np.save(out / "query_vecs.npy", query_vecs)
             np.save(out / "response_vecs.npy", response_vecs)
             topics = TopicModel.train([p for p in indexed if splitter(p.query) == "train"])
@@ -117,20 +121,27 @@ class RetrievalIndex:
         return meta
 
     @classmethod
-    def load(cls, home: Path) -> RetrievalIndex:
+    def load(cls, home: Path, serve_heldout: bool = False) -> RetrievalIndex:
+        """The index of the indexed pairs; with `serve_heldout`, of the held-out pairs too (the running
+        agent's: never for training or evaluation)."""
         root = artifacts.index_dir(home)
         if not artifacts.exists(root):
             raise artifacts.ArtifactError(f"No retrieval index in {root}; run `dialog index build`.")
         meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
         if meta.get("version") != INDEX_VERSION:
             raise artifacts.ArtifactError(f"The index in {root} is of another version; rebuild it.")
+        pairs = read_jsonl(root / "pairs.jsonl")
+        suffix = ""
+        if serve_heldout and meta["heldout_pairs"]:
+            pairs += read_jsonl(root / "heldout.jsonl")
+            suffix = SERVED
         return cls(
             root,
-            read_jsonl(root / "pairs.jsonl"),
-            np.load(root / "query_vecs.npy"),
-            np.load(root / "response_vecs.npy"),
-            bm25s.BM25.load(str(root / "bm25_queries"), show_progress=False),
-            bm25s.BM25.load(str(root / "bm25_responses"), show_progress=False),
+            pairs,
+            np.load(root / "query_vecs.npy")[: len(pairs)],
+            np.load(root / "response_vecs.npy")[: len(pairs)],
+            bm25s.BM25.load(str(root / f"bm25_queries{suffix}"), show_progress=False),
+            bm25s.BM25.load(str(root / f"bm25_responses{suffix}"), show_progress=False),
             meta,
         )
 
@@ -201,6 +212,14 @@ def is_current(home: Path, gloss_chinese: bool) -> bool:
     if meta is None:
         return False
     return meta.get("version") == INDEX_VERSION and meta.get("gloss_chinese", False) == gloss_chinese
+
+
+def _save_bm25(out: Path, suffix: str, pairs: Sequence[Pair]) -> None:
+    queries, responses = [p.query for p in pairs], [p.response for p in pairs]
+    for name, texts in (("bm25_queries", queries), ("bm25_responses", responses)):
+        retriever = bm25s.BM25()
+        retriever.index([list(tokens(t)) or ["<empty>"] for t in texts], show_progress=False)
+        retriever.save(str(out / f"{name}{suffix}"), show_progress=False)
 
 
 def _write_jsonl(path: Path, pairs: Sequence[Pair]) -> None:

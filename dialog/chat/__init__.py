@@ -40,7 +40,8 @@ class _Step:
 
         if self.artifact == "index":
             meta = training.build_index(settings, [])
-            return f"indexed {meta['pairs']} pairs ({meta['heldout_pairs']} held out for evaluation)"
+            held = meta["heldout_pairs"]
+            return f"indexed {meta['pairs']} pairs ({held} held out: answered, never trained on)"
         if self.artifact == "generator":
             meta = training.train_generator(settings)
             return f"trained on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"

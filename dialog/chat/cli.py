@@ -54,7 +54,7 @@ def index_build(
         meta = training.build_index(settings, files, include_default=not no_default, progress=report)
     base.out.print(
         f"indexed {meta['pairs']} pairs from {len(meta['corpora'])} files "
-        f"({meta['heldout_pairs']} more held out of training, for evaluation) into {settings.home / 'index'}"
+        f"({meta['heldout_pairs']} held out: answered, never trained on) into {settings.home / 'index'}"
     )
     if meta["skipped"]:
         base.out.print(f"skipped malformed entries of the shipped corpus: {', '.join(meta['skipped'])}")

@@ -139,7 +139,8 @@ def main() -> None:
     # the held-out questions too, for the reply-language count (not for paraphrase robustness)
     questions = list(dict.fromkeys(p.query for p in heldout))
     ours_questions = [reply(understood(q)) for q in questions]
-    request = {"files": parts.index.meta["corpora"], "queries": [*(q for _, q, _ in items), *questions]}
+    asked = [*(q for _, q, _ in items), *questions]
+    request = {"files": parts.index.meta["corpora"], "queries": asked}
     peer_result = None
     try:
         done = subprocess.run([args.peer_python, __file__, "--as-peer"], input=json.dumps(request),
@@ -162,7 +163,6 @@ def main() -> None:
         print(line)
 
     # 2b. a bilingual bot answers in the language it is spoken to
-    asked = [*(q for _, q, _ in items), *questions]
     print(f"\nreplies in another language than the message ({len(asked)}: the paraphrases and the held-out"
           " questions; a declined turn, left to the editorial reply, is not counted)")  # fmt: skip
     for lang in ("en", "zh"):
@@ -193,7 +193,7 @@ def main() -> None:
 
     # 3. warm latency (models loaded) on messages it has not seen: every turn a distinct text, so no
     # embedding or search cache helps, as with real users
-    texts = list(dict.fromkeys([*(q for _, q, _ in items), *(p.query for p in heldout)]))
+    texts = list(dict.fromkeys(asked))
     turns = [understood(q) for q in texts[: args.turns]]
     print(
         f"\nwarm per-turn latency of core chat (generators + features + ranking + selection), "

@@ -145,10 +145,12 @@ def test_index_round_trip_keeps_pairs_vectors_and_heldout_apart(parts: Parts, ch
     assert index.meta["embedding_model"].endswith("model")  # the bundled MiniLM, loaded offline
 
 
-def test_the_served_index_answers_the_heldout_split_which_training_never_sees(chat_home: Path) -> None:
-    heldout = RetrievalIndex.load(chat_home).heldout()
+def test_the_served_index_answers_the_heldout_split_which_training_never_sees(
+    parts: Parts, chat_home: Path
+) -> None:
+    heldout = parts.index.heldout()
     questions = {p.query for p in heldout}
-    for_training = Parts(Settings(home=chat_home)).index  # what training and evaluation load
+    for_training = parts.index  # what training and evaluation load
     for_agent = Parts(Settings(home=chat_home), serving=True).index
     not_served = Parts(Settings(home=chat_home, chat_serve_heldout=False), serving=True).index
     assert questions and not questions & {p.query for p in [*for_training.pairs, *not_served.pairs]}
@@ -156,7 +158,7 @@ def test_the_served_index_answers_the_heldout_split_which_training_never_sees(ch
     rows = len(for_training.pairs) + len(heldout)
     assert len(for_agent.pairs) == for_agent.query_vecs.shape[0] == for_agent.response_vecs.shape[0] == rows
     question = heldout[0]
-    hits = for_agent.search(question.query, Parts(Settings(home=chat_home)).embedder.one(question.query), k=5)
+    hits = for_agent.search(question.query, parts.embedder.one(question.query), k=5)
     assert question.response in [for_agent.pairs[hit.pair].response for hit in hits]
 
 

@@ -205,6 +205,18 @@ def test_a_question_about_what_the_graph_does_not_hold_is_declined(chat: Convers
     assert haiti == "The capital of Haiti is Port-au-Prince."
 
 
+def test_requests_to_describe_an_entity(chat: Conversation) -> None:
+    for request in (
+        "Do you know Kenya?",
+        "告诉我关于肯尼亚的事",
+        "肯尼亚怎么样？",
+        "你知道肯尼亚吗？",
+        "说一下肯尼亚",
+    ):
+        answer = chat.ask(request)
+        assert answer is not None and ("Nairobi" in answer or "内罗毕" in answer), request
+
+
 def test_a_known_question_without_an_answer_gets_i_dont_know(chat: Conversation, services: Services) -> None:
     rows = services.graph.query(
         "MATCH (c:Country) WHERE c.area IS NULL AND c.name_zh IS NOT NULL "
@@ -241,5 +253,11 @@ def test_the_agent_routes_knowledge_questions_and_follow_ups(world_settings: Set
         chat = agent.respond("kbqa-user", "I love Paris")  # links Paris, asks nothing of the graph
         assert chat.trace["decision"]["route"] == chat.route == "chitchat"
         assert chat.trace["understanding"]["entities"] and not chat.trace["understanding"]["graph_question"]
+        agent.respond("kbqa-user", "东京在哪个国家？")
+        # 'they' are the people of the place this message names, not Tokyo
+        brazil = agent.respond("kbqa-user", "What language do they speak in Brazil?")
+        assert brazil.route == "kbqa" and "Portuguese" in brazil.text and "Japan" not in brazil.text
+        again = agent.respond("kbqa-user", "How big is it?")  # the last entity, named in English
+        assert again.trace["understanding"]["rewritten"] == "How big is Brazil?"
     finally:
         agent.close()

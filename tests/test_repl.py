@@ -48,7 +48,7 @@ def test_piped_chat_shows_reminders_once_for_its_user_only_and_the_profile(home:
 def test_why_table_ranks_candidates_with_scores_and_features() -> None:
     candidates = [
         {"text": f"answer [{n}]", "source": "retrieval", "score": 0.5, "rank_score": 1 - n / 20,
-         "features": {"bm25": 2.0 - n / 10, "cosine": 0.3, "length": -0.1, "tiny": 0.01}}
+         "features": {"bm25": 2.0 - n / 10, "cosine": 0.3, "length": -0.1, "tiny": 0.01, "missing": None}}
         for n in range(12)
     ]  # fmt: skip
     console = Console(record=True, width=140, no_color=True)
@@ -56,7 +56,7 @@ def test_why_table_ranks_candidates_with_scores_and_features() -> None:
     text = console.export_text()
     assert "answer [0]" in text and "1.000" in text and "bm25 2.00, cosine 0.30, length -0.10" in text
     assert "answer [10]" not in text and "2 more not shown" in text
-    assert "tiny" not in text
+    assert "tiny" not in text and "missing" not in text  # a missing feature (None in the trace) is left out
 
 
 def spawn_chat(home: Path, user: str) -> pexpect.spawn:

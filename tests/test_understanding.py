@@ -115,6 +115,15 @@ def test_the_emotion_trajectory_is_kept_in_the_state(agent: Agent, user_id: str)
             "What is the capital of Japan?",
         ),
         ("那日本呢？", "zh", "肯尼亚", "肯尼亚的首都是哪里？", "日本的首都是哪里？"),
+        ("Do they speak English?", "en", "Kenya", None, "Do Kenya speak English?"),
+        (
+            "What language do they speak in Brazil?",
+            "en",
+            "Japan",
+            None,
+            "What language do they speak in Brazil?",
+        ),
+        ("Is it in Europe?", "en", "France", None, "Is France in Europe?"),
     ],
 )
 def test_rewriting_resolves_pronouns_and_ellipsis(
@@ -122,6 +131,12 @@ def test_rewriting_resolves_pronouns_and_ellipsis(
 ) -> None:
     entity = EntityRef(id="x", name=mention, mention=mention)
     assert rewrite(text, language, entity, previous) == expected
+
+
+def test_a_follow_up_names_the_entity_in_the_messages_language() -> None:
+    tokyo = EntityRef(id="1850147", name="Tokyo", type="City", mention="东京")
+    assert rewrite("How big is it?", "en", tokyo, None) == "How big is Tokyo?"
+    assert rewrite("那里有多少人？", "zh", tokyo, None) == "东京有多少人？"
 
 
 def test_the_trace_shows_the_original_and_rewritten_query(agent: Agent, user_id: str) -> None:

@@ -116,7 +116,11 @@ class Repl:
         if command in ("/quit", "/exit", "/q"):
             return False
         if command in self.commands:
-            self.commands[command]()
+            try:
+                self.commands[command]()
+            except Exception:  # a display bug must not end the user's chat
+                log.exception("REPL command %s failed", command)
+                self.console.print(f"[red]{command} failed; the details are in the log file.[/red]")
             return True
         try:
             self.last = self.agent.respond(self.user_id, line, channel=CHANNEL)
@@ -218,7 +222,8 @@ def candidate_table(candidates: list[dict[str, Any]]) -> Table:
     table = Table("#", "score", "own", "source", "candidate", "top features", title="candidates")
     for rank, candidate in enumerate(candidates[:MAX_CANDIDATES], 1):
         features = candidate.get("features") or {}
-        strongest = sorted(features.items(), key=lambda item: -abs(item[1]))[:3]
+        present = [(name, value) for name, value in features.items() if value is not None]  # None: missing
+        strongest = sorted(present, key=lambda item: -abs(item[1]))[:3]
         table.add_row(
             str(rank),
             f"{candidate.get('rank_score', candidate.get('score', 0.0)):.3f}",

@@ -12,26 +12,32 @@ import re
 
 from dialog.state.model import EntityRef
 from dialog.turn import Turn
+from dialog.understanding.basic import detect_language
 
 _EN_QUESTION = re.compile(r"\?\s*$|^(?:and|what|which|who|where|when|how|is|are|does|do|can|tell me)\b", re.I)
 _ZH_QUESTION = re.compile(r"[?？]\s*$|呢|吗|多少|哪|什么|几|谁|怎么")
 _EN_ITS = re.compile(r"\b(its|their)\s+([a-z][a-z ]*?)(?=\s*(?:\?|$|,| and | or | in | compared))", re.I)
 _EN_REFERENCE = re.compile(r"\b(?:it|there|they|them|(?:that|this) (?:country|city|place))\b", re.I)
+# "What language do they speak in Brazil?": 'they' are the people of the place the message names
+_EN_PEOPLE_OF_NAMED_PLACE = re.compile(r"\b(?:they|them)\b.*\b(?:in|from)\s+(?:the\s+)?[A-Z]")
 _ZH_REFERENCE = re.compile(r"它|那里|那儿|这个国家|那个国家|该国|这个城市|那个城市|这座城市|那座城市")
 _EN_WHAT_ABOUT = re.compile(r"^(?:and |so )?(?:what|how) about\s+(.+?)\s*\??$|^and\s+(.+?)\s*\?$", re.I)
 _ZH_WHAT_ABOUT = re.compile(r"^(?:那|那么)?(.+?)(?:呢)[?？]?$")
 _PRONOUNS_ONLY = re.compile(r"^(?:it|its|there|they|them|它|它的|那里)$", re.I)
 
 
-def _name(entity: EntityRef) -> str:
-    return entity.mention or entity.name
+def _name(entity: EntityRef, language: str) -> str:
+    """How the user wrote it, unless that was Chinese and this message is English ("东京" -> "Tokyo")."""
+    if entity.mention and (language == "zh" or detect_language(entity.mention) != "zh"):
+        return entity.mention
+    return entity.name
 
 
 def rewrite(text: str, language: str, entity: EntityRef | None, previous_question: str | None) -> str:
     """The self-contained form of `text`, or `text` itself when nothing needs resolving."""
     if entity is None:
         return text
-    name = _name(entity)
+    name = _name(entity, language)
     if language == "zh":
         if not _ZH_QUESTION.search(text):
             return text
@@ -42,7 +48,7 @@ def rewrite(text: str, language: str, entity: EntityRef | None, previous_questio
         return text
     if _EN_ITS.search(text):
         return _EN_ITS.sub(lambda m: f"the {m.group(2)} of {name}", text, count=1)
-    if _EN_REFERENCE.search(text):
+    if _EN_REFERENCE.search(text) and not _EN_PEOPLE_OF_NAMED_PLACE.search(text):
         return _EN_REFERENCE.sub(name, text, count=1)
     return _replace_in_previous(_EN_WHAT_ABOUT, text, entity, previous_question)
 

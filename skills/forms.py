@@ -26,7 +26,10 @@ from skills.slots import Bilingual, FormSlot, InvalidSlot, SlotInput, SlotKind
 
 FILLING, CONFIRMING, AMENDING = "filling", "confirming", "amending"
 FREE_TEXT = 90  # slot kinds at this priority or later take any text
-_WORDS = re.compile(r"[A-Za-z\u4e00-\u9fff]")
+# A message in a language: Chinese characters, or a Latin word standing alone (a code such as
+# "A1234567" is in no language; it is answered in the form's)
+_WORDS = re.compile(r"[\u4e00-\u9fff]|\b[A-Za-z]{2,}\b")
+MAX_MISSES = 3  # messages in a row that fill nothing: the user has moved on; the form is dropped
 
 
 class Form(Skill):
@@ -107,6 +110,16 @@ class Form(Skill):
                 return self._reply(notes, self._amend_question(language))
             return self._next(turn, memory, notes, retry)
         memory["misses"] = memory.get("misses", 0) + 1
+        if memory["misses"] >= MAX_MISSES:
+            memory.clear()
+            return SkillResult(
+                say(
+                    language,
+                    "Let's leave {title} for now; ask me again any time.",
+                    "{title}先放一放，需要时随时再找我。",
+                    title=self._title(language),
+                )
+            )
         if phase == AMENDING:
             return self._reply(
                 [say(language, "Sorry, I didn't catch that.", "抱歉，我没听明白。")],

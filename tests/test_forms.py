@@ -139,6 +139,21 @@ def test_invalid_values_are_refused_and_asked_again(form_agent: Agent, user_id: 
     assert form_agent.respond(user_id, "5").text == "Inside or on the terrace?"
 
 
+def test_a_form_is_dropped_after_three_messages_that_fill_nothing(form_agent: Agent, user_id: str) -> None:
+    talk(form_agent, user_id, "book a table tomorrow at noon")
+    for text in ("hmm, purple", "my name is Ada"):
+        assert form_agent.respond(user_id, text).text.startswith("Sorry, I didn't catch that")
+    assert (
+        form_agent.respond(user_id, "5").text == "Inside or on the terrace?"
+    )  # a fill starts the count again
+    for text in ("what a day", "I like jazz"):
+        assert form_agent.respond(user_id, text).text.startswith("Sorry, I didn't catch that")
+    dropped = form_agent.respond(user_id, "the weather is nice")
+    assert dropped.text == "Let's leave your table booking for now; ask me again any time."
+    assert form_agent.state(user_id).active_skill is None
+    assert form_agent.respond(user_id, "what is 2 + 2").text == "2 + 2 = 4"  # no "back to" any more
+
+
 @pytest.mark.parametrize("cancel", ["never mind", "算了"])
 def test_cancel_at_any_point(form_agent: Agent, user_id: str, cancel: str) -> None:
     talk(form_agent, user_id, "book a table for 2 people")

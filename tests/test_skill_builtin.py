@@ -285,6 +285,13 @@ def test_order_numbers_and_phones_are_validated(builtin_agent: Agent, user_id: s
     assert re.search(r"delivered", ask(builtin_agent, user_id, "2025031209150002", "skill:order_status"))
 
 
+def test_a_code_without_words_is_answered_in_the_language_of_the_form(
+    builtin_agent: Agent, user_id: str
+) -> None:
+    assert ask(builtin_agent, user_id, "查一下我的订单", "skill:order_status").startswith("请告诉我订单号")
+    assert ask(builtin_agent, user_id, "A1234567", "skill:order_status").startswith("订单号是16位数字")
+
+
 # ---------------------------------------------------------------------- the default agent
 
 

@@ -47,7 +47,12 @@ def test_bad_inputs_get_clear_errors_and_store_nothing(serve, user_id: str) -> N
     not_json = httpx.post(
         f"{server.url}/v1/chat", content=b"{oops", timeout=10, headers={"content-type": "application/json"}
     )
-    assert not_json.status_code == 422
+    assert (
+        not_json.status_code == 422
+        and not_json.json()["error"] == "Invalid request: the body is not valid JSON."
+    )
+    a_list = httpx.post(f"{server.url}/v1/chat", json=[user_id], timeout=10)
+    assert a_list.status_code == 422 and a_list.json()["error"].startswith("Invalid request: the body: ")
     huge = httpx.post(f"{server.url}/v1/chat", content=b"x" * 100_000, timeout=10)
     assert huge.status_code == 413
     assert httpx.get(f"{server.url}/v1/users/{user_id}/state").json()["history"] == []

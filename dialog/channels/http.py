@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(_problem(e) for e in error.errors())
         return JSONResponse({"error": f"Invalid request: {problems}."}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -204,3 +204,11 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
         return Response(body, media_type=content_type)
 
     return app
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """One validation error in words: the field it concerns (or the body), then what is wrong."""
+    if error["type"] == "json_invalid":
+        return "the body is not valid JSON"
+    where = ".".join(map(str, error["loc"][1:])) or "the body"
+    return f"{where}: {error['msg']}"

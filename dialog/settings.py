@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     chat_match_language: bool = Field(
         True, description="Reply in the user's language when a candidate in it passes the threshold."
     )
+    chat_match_emotion: bool = Field(
+        True, description="Never reply in the opposite mood to the one the user's emotion calls for."
+    )
     chat_seed: int | None = Field(None, description="Seed for candidate sampling (tests, benchmarks).")
     knowledge_threshold: float = Field(
         0.5, ge=0, le=1, description="Minimum knowledge-intent confidence for KBQA."

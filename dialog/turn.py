@@ -60,7 +60,7 @@ class Understanding(BaseModel):
 
     text: str  # as received
     normalized: str = ""
-    rewritten: str = ""  # self-contained after contextual rewriting
+    rewritten: str = ""  # what later stages read: simplified characters, self-contained after rewriting
     language: Language = "en"
     intent: Intent = Field(default_factory=Intent)
     emotion: Emotion = Field(default_factory=Emotion)

@@ -492,6 +492,29 @@ def test_selection_answers_in_the_users_language_when_a_candidate_speaks_it(
     assert reply("你好", ["Greetings!", "你好！"], "off", match_language=False) == "Greetings!"
 
 
+def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_bitterness(
+    chat_agent: Agent, user_id: str
+) -> None:
+    sympathy, cheer = "听到你难过我也很心疼，愿意跟我说说发生了什么吗？", "太好了！是什么让你这么开心？"
+
+    def reply(text: str, candidates: list[str], user: str, match_emotion: bool = True) -> str | None:
+        original = chat_agent.handlers[CHITCHAT]
+        chat = CoreChat([FixedGenerator(candidates)], GeneratorScoreRanker(), 0.5, sample_top=1,
+                        featurizer=original.featurizer, match_emotion=match_emotion)  # fmt: skip
+        chat_agent.handlers[CHITCHAT] = chat
+        try:
+            answer = chat_agent.respond(f"{user_id}-{user}", text)
+        finally:
+            chat_agent.handlers[CHITCHAT] = original
+        return answer.text if answer.route == CHITCHAT else None
+
+    assert reply("我今天很开心", [sympathy, cheer], "happy") == cheer  # sympathy scored higher
+    assert reply("我今天很開心", [sympathy, cheer], "traditional") == cheer  # read in simplified characters
+    assert reply("我今天很难过", [sympathy, cheer], "sad") == sympathy
+    assert reply("I'm so happy today!", ["That is terrible and sad news."], "alone") is None  # declined
+    assert reply("我今天很开心", [sympathy, cheer], "off", match_emotion=False) == sympathy
+
+
 def test_a_failing_generator_is_skipped_and_named_in_the_trace(chat_agent: Agent, user_id: str) -> None:
     class Broken:
         name = "broken"

@@ -139,6 +139,17 @@ def test_a_follow_up_names_the_entity_in_the_messages_language() -> None:
     assert rewrite("那里有多少人？", "zh", tokyo, None) == "东京有多少人？"
 
 
+def test_traditional_characters_are_read_as_simplified_and_names_kept_as_written(
+    agent: Agent, user_id: str
+) -> None:
+    happy = agent.respond(user_id, "我今天很開心")
+    assert happy.emotion.label == "happy"
+    assert happy.trace["understanding"]["rewritten"] == "我今天很开心"
+    named = agent.respond(user_id, "我叫陳美麗")
+    assert named.trace["understanding"]["normalized"] == "我叫陳美麗"
+    assert agent.state(user_id).profile["name"] == "陳美麗"
+
+
 def test_the_trace_shows_the_original_and_rewritten_query(agent: Agent, user_id: str) -> None:
     agent.respond(user_id, "hello")
     state = agent.store.load(user_id, time.time())

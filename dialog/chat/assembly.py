@@ -116,5 +116,5 @@ def build(settings: Settings, knowledge: Knowledge | None) -> CoreChat:
         generators, ranker, settings.chat_threshold,
         featurizer=parts.features if generators else None,
         sample_top=settings.chat_sample_top, seed=settings.chat_seed,
-        match_language=settings.chat_match_language,
+        match_language=settings.chat_match_language, match_emotion=settings.chat_match_emotion,
     )  # fmt: skip

@@ -2,9 +2,9 @@
 
 Generators (retrieval, neural, knowledge graph) and the ranker plug in through the protocols
 below. Selection samples among the best candidates above the threshold that speak the user's
-language (any language when none does) and never repeats the bot's previous reply; with none good
-enough the handler declines (trace `chat_low_score`), the editorial handler answers, and the topic
-manager can take the signal.
+language (any language when none does), never one of the opposite mood, and never repeats the bot's
+previous reply; with none good enough the handler declines (trace `chat_low_score`), the editorial
+handler answers, and the topic manager can take the signal.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from dialog.chat.text import speaks
 from dialog.turn import CHITCHAT, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
+# emo_polarity_match = 1 - |candidate polarity - wanted polarity| / 2: below 0.4 they are more than 1.2
+# apart on the -1..1 scale (a happy user wants +0.6: a reply at -0.6 or lower; a sad one +0.3: -0.9)
+MIN_POLARITY_MATCH = 0.4
 
 
 class Candidate(BaseModel):
@@ -68,6 +71,7 @@ class CoreChat:
         sample_top: int = 3,
         seed: int | None = None,
         match_language: bool = True,
+        match_emotion: bool = True,
     ) -> None:
         self.generators = list(generators)
         self.ranker = ranker
@@ -75,6 +79,7 @@ class CoreChat:
         self.featurizer = featurizer
         self.sample_top = sample_top
         self.match_language = match_language
+        self.match_emotion = match_emotion
         self._random = random.Random(seed)
 
     def handle(self, turn: Turn, route: str) -> HandlerResult | None:
@@ -119,8 +124,11 @@ class CoreChat:
                language: str | None = None) -> str | None:  # fmt: skip
         """Sample among the best `sample_top` candidates above the threshold, weighted by score; with a
         `language`, among those that speak it when any does (a Chinese message is not answered in
-        English because an English pair scored a little higher)."""
+        English because an English pair scored a little higher). Never one whose mood is the opposite
+        of what the user's calls for (see `fits_the_mood`)."""
         eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply]
+        if self.match_emotion:
+            eligible = [(s, c) for s, c in eligible if fits_the_mood(c)]
         if language is not None:
             eligible = [(s, c) for s, c in eligible if speaks(c.text, language)] or eligible
         eligible = eligible[: self.sample_top]
@@ -129,6 +137,14 @@ class CoreChat:
         top = eligible[0][0]
         weights = [math.exp((s - top) * 10) for s, _ in eligible]  # close scores: near-even odds
         return self._random.choices([c.text for _, c in eligible], weights=weights)[0]
+
+
+def fits_the_mood(candidate: Candidate) -> bool:
+    """False for a reply whose polarity is far from what the user's emotion calls for: sympathy for
+    sadness to "我今天很开心" (its query "我今天很难过" is one word away), bitterness to a sad user. The
+    ranker alone let such a near match win: the corpora hardly ever pair a message with a reply of
+    the opposite mood, so it never learned what `emo_polarity_match` is worth there."""
+    return candidate.features.get("emo_polarity_match", 1.0) >= MIN_POLARITY_MATCH
 
 
 def _rounded(features: dict[str, float]) -> dict[str, float | None]:

@@ -24,14 +24,18 @@ def detect_language(text: str) -> Language:
 
 
 class Normalize:
-    """Unicode NFKC (full-width to half-width, compatibility forms) and collapsed whitespace."""
+    """Unicode NFKC (full-width to half-width, compatibility forms) and collapsed whitespace. The form
+    the later stages read (`rewritten`) also has traditional Chinese characters as simplified ones:
+    the models and corpora are simplified; `normalized` keeps the user's own script (names, slots)."""
 
     name = "normalize"
 
     def __call__(self, turn: Turn) -> None:
+        from knowledge.text import simplified  # here: knowledge imports this package
+
         text = _SPACES.sub(" ", unicodedata.normalize("NFKC", turn.text)).strip()
         turn.nlu.normalized = text
-        turn.nlu.rewritten = text
+        turn.nlu.rewritten = simplified(text)
 
 
 class DetectLanguage:

@@ -197,4 +197,4 @@ class DetectEmotion:
         self.detector = detector
 
     def __call__(self, turn: Turn) -> None:
-        turn.nlu.emotion = self.detector.detect(turn.nlu.normalized, turn.nlu.language)
+        turn.nlu.emotion = self.detector.detect(turn.nlu.rewritten, turn.nlu.language)

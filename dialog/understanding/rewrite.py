@@ -78,13 +78,14 @@ class RewriteQuery:
         state = turn.state
         entity = state.last_entities[0] if state.last_entities else None
         previous = state.history[-1].user if state.history else None
-        rewritten = rewrite(turn.nlu.normalized, turn.nlu.language, entity, previous)
+        written = turn.nlu.rewritten  # the normalised message, in simplified characters
+        rewritten = rewrite(written, turn.nlu.language, entity, previous)
         turn.nlu.rewritten = rewritten
-        if rewritten != turn.nlu.normalized:
+        if rewritten != written:
             turn.trace.record(
                 "rewrite",
                 {
-                    "from": turn.nlu.normalized,
+                    "from": written,
                     "to": rewritten,
                     "entity": entity.model_dump() if entity else None,
                 },

@@ -1,14 +1,15 @@
 """Hierarchical policy (XiaoIce-style): an active skill continues > a question about the user's
 own profile > a stalled conversation gets a new topic > a confident skill (its own score or the
 intent classifier's) > a knowledge question (classifier), or a question about a linked entity that
-the knowledge package can take ("Muhammed Ali" links the city of Ali, but asks nothing) > core chat.
+the knowledge package can take ("Muhammed Ali" links the city of Ali, but asks nothing) > the user
+gives their name (greeted by it) > core chat.
 The topic manager and editorial answers are the fallbacks. Every decision records its reason."""
 
 from __future__ import annotations
 
 from dialog.topic import stall_reason
 from dialog.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, TOPIC, Decision, Turn
-from dialog.understanding.profile import asked_fact
+from dialog.understanding.profile import asked_fact, introduced_name
 from skills.registry import SkillRegistry
 
 KNOWLEDGE_INTENT = "knowledge"
@@ -50,6 +51,8 @@ class HierarchicalPolicy:
         if turn.nlu.entities and turn.nlu.graph_question:
             reason = "a question about a linked entity: KBQA first"
             return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))
+        if introduced_name(turn):
+            return Decision(MEMORY, "the user tells me their name", (CHITCHAT, EDITORIAL))
         return Decision(
             CHITCHAT, f"core chat (intent {intent.name}, {intent.confidence:.2f})", (TOPIC, EDITORIAL)
         )

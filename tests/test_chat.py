@@ -492,7 +492,7 @@ def test_selection_answers_in_the_users_language_when_a_candidate_speaks_it(
     assert reply("你好", ["Greetings!", "你好！"], "off", match_language=False) == "Greetings!"
 
 
-def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_bitterness(
+def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_celebration(
     chat_agent: Agent, user_id: str
 ) -> None:
     sympathy, cheer = "听到你难过我也很心疼，愿意跟我说说发生了什么吗？", "太好了！是什么让你这么开心？"
@@ -511,7 +511,11 @@ def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_bitterness(
     assert reply("我今天很开心", [sympathy, cheer], "happy") == cheer  # sympathy scored higher
     assert reply("我今天很開心", [sympathy, cheer], "traditional") == cheer  # read in simplified characters
     assert reply("我今天很难过", [sympathy, cheer], "sad") == sympathy
-    assert reply("I'm so happy today!", ["That is terrible and sad news."], "alone") is None  # declined
+    assert reply("I failed my exam, I'm so sad", ["That's great!", "I'm sorry, that's hard."], "exam") == (
+        "I'm sorry, that's hard."
+    )
+    assert reply("I failed my exam, I'm so sad", ["Wonderful, congratulations!"], "alone") is None  # declined
+    assert reply("I love baseball", ["I don't like sports that much."], "disagree") is not None
     assert reply("我今天很开心", [sympathy, cheer], "off", match_emotion=False) == sympathy
 
 

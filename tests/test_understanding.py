@@ -171,6 +171,15 @@ def test_profile_facts_are_extracted_in_both_languages() -> None:
     assert extract_facts("what's my name?") == {}
 
 
+def test_a_user_who_gives_their_name_is_greeted_by_it(agent: Agent, user_id: str) -> None:
+    greeted = agent.respond(user_id, "Hi, my name is Ada and I love jazz")
+    assert (greeted.text, greeted.route) == ("Nice to meet you, Ada!", CHITCHAT)
+    assert greeted.trace["decision"]["reason"] == "the user tells me their name"
+    assert agent.respond(user_id, "我叫小明").text == "小明，很高兴认识你！"
+    again = agent.respond(user_id, "我叫小明")  # not news any more: core chat answers
+    assert again.trace["decision"]["reason"] != "the user tells me their name"
+
+
 def test_the_profile_outlives_sessions_is_used_and_can_be_forgotten(settings: Settings, user_id: str) -> None:
     agent = Agent.from_settings(settings.model_copy(update={"session_idle_timeout_s": 3.0}))
     try:

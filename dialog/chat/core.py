@@ -21,9 +21,7 @@ from dialog.chat.text import speaks
 from dialog.turn import CHITCHAT, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
-# emo_polarity_match = 1 - |candidate polarity - wanted polarity| / 2: below 0.4 they are more than 1.2
-# apart on the -1..1 scale (a happy user wants +0.6: a reply at -0.6 or lower; a sad one +0.3: -0.9)
-MIN_POLARITY_MATCH = 0.4
+CHEERFUL = 0.75  # a candidate's polarity from which, without caring words, it celebrates
 
 
 class Candidate(BaseModel):
@@ -96,7 +94,7 @@ class CoreChat:
              for s, c in ranked],
         )  # fmt: skip
         language = turn.nlu.language if self.match_language else None
-        choice = self.select(ranked, turn.state.last_bot_reply(), language)
+        choice = self.select(ranked, turn.state.last_bot_reply(), language, turn.nlu.emotion.label)
         turn.trace.record("chat_low_score", choice is None)
         if choice is None:
             return None
@@ -121,14 +119,14 @@ class CoreChat:
         return gathered
 
     def select(self, ranked: Sequence[tuple[float, Candidate]], last_reply: str | None,
-               language: str | None = None) -> str | None:  # fmt: skip
+               language: str | None = None, user_emotion: str | None = None) -> str | None:  # fmt: skip
         """Sample among the best `sample_top` candidates above the threshold, weighted by score; with a
         `language`, among those that speak it when any does (a Chinese message is not answered in
-        English because an English pair scored a little higher). Never one whose mood is the opposite
-        of what the user's calls for (see `fits_the_mood`)."""
+        English because an English pair scored a little higher). With the `user_emotion`, never one
+        of the opposite mood (see `fits_the_mood`)."""
         eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply]
-        if self.match_emotion:
-            eligible = [(s, c) for s, c in eligible if fits_the_mood(c)]
+        if self.match_emotion and user_emotion is not None:
+            eligible = [(s, c) for s, c in eligible if fits_the_mood(c, user_emotion)]
         if language is not None:
             eligible = [(s, c) for s, c in eligible if speaks(c.text, language)] or eligible
         eligible = eligible[: self.sample_top]
@@ -139,12 +137,20 @@ class CoreChat:
         return self._random.choices([c.text for _, c in eligible], weights=weights)[0]
 
 
-def fits_the_mood(candidate: Candidate) -> bool:
-    """False for a reply whose polarity is far from what the user's emotion calls for: sympathy for
-    sadness to "我今天很开心" (its query "我今天很难过" is one word away), bitterness to a sad user. The
-    ranker alone let such a near match win: the corpora hardly ever pair a message with a reply of
-    the opposite mood, so it never learned what `emo_polarity_match` is worth there."""
-    return candidate.features.get("emo_polarity_match", 1.0) >= MIN_POLARITY_MATCH
+def fits_the_mood(candidate: Candidate, user_emotion: str) -> bool:
+    """False for sympathy to a happy user ("我今天很开心" -> "听到你难过我也很心疼……": its indexed query
+    "我今天很难过" is one word away) and for celebration to a sad or anxious one ("太好了！"). The
+    ranker alone let such near matches win: the corpora hardly ever pair a message with a reply of
+    the opposite mood, so it never learned what the empathy features are worth there. Replies that
+    merely disagree or talk about a feeling ("I don't like sports much", "悲伤不是我想体验的情感")
+    are fine, so the rule looks at caring words and polarity, not at polarity alone."""
+    caring = candidate.features.get("emo_caring", 0.0) == 1.0
+    polarity = candidate.features.get("emo_cand_polarity", 0.0)
+    if user_emotion == "happy":
+        return not (caring and polarity < 0)
+    if user_emotion in ("sad", "anxious"):
+        return caring or polarity < CHEERFUL
+    return True
 
 
 def _rounded(features: dict[str, float]) -> dict[str, float | None]:

@@ -2,7 +2,8 @@
 
 Extraction is rule-based and bilingual (name, city, job, likes, dislikes); the facts are merged
 into `state.profile`, which outlives sessions. `ProfileQuestion` recognises "what's my name?" /
-"你知道我喜欢什么吗？" and `MemoryHandler` answers them from the profile.
+"你知道我喜欢什么吗？" and `MemoryHandler` answers them from the profile (and greets a user who
+gives their name).
 """
 
 from __future__ import annotations
@@ -151,14 +152,25 @@ ANSWERS = {
 }
 
 
+GREETINGS = {"en": "Nice to meet you, {value}!", "zh": "{value}，很高兴认识你！"}
+
+
+def introduced_name(turn: Turn) -> str | None:
+    """The name the user gives in this message ("My name is Ada", "我叫小明"), when it is news."""
+    name = turn.nlu.profile_facts.get("name")
+    return name if isinstance(name, str) and name != turn.state.profile.get("name") else None
+
+
 class MemoryHandler:
-    """Answers questions about the user from the stored profile (route: chitchat)."""
+    """Answers questions about the user from the stored profile, and greets a user who gives their
+    name (route: chitchat)."""
 
     def handle(self, turn: Turn, route: str) -> HandlerResult | None:
+        language = turn.nlu.language
         kind = asked_fact(turn.nlu.normalized)
         if kind is None:
-            return None
-        language = turn.nlu.language
+            name = introduced_name(turn)
+            return HandlerResult(GREETINGS[language].format(value=name), CHITCHAT) if name else None
         value = turn.state.profile.get(kind)
         if not value:
             return HandlerResult(ANSWERS[language]["unknown"], CHITCHAT)

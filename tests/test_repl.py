@@ -33,12 +33,13 @@ def test_piped_chat_shows_reminders_once_for_its_user_only_and_the_profile(home:
     later = remind(agent, user, "not yet", in_s=3600)
     theirs = remind(agent, other, "for someone else")
     env = {"DIALOG_HOME": str(home), "COLUMNS": "120"}
-    result = run_dialog("chat", "--user", user, env=env, input="/profile\nhello\n/quit\n")
+    result = run_dialog("chat", "--user", user, env=env, input="/profile\n/profle\nhello\n/quit\n")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "⏰ [red]drink water[/red] 该喝水了" in out
     assert "not yet" not in out and "for someone else" not in out
     assert "小明" in out and '["hiking", "茶"]' in out and "0 turns in all" in out
+    assert "Unknown command /profle; /help lists them." in out  # a typo is not sent as a message
     pending = {m.id for m in Outbox(agent.services.redis, agent.settings).pending("repl")}
     assert {later.id, theirs.id} <= pending
     again = run_dialog("chat", "--user", user, env=env, input="/profile\n/quit\n").stdout

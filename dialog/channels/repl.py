@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "repl"
 POLL_S = 1.0
 MAX_CANDIDATES = 10
+_COMMAND = re.compile(r"/[a-z]+")  # "/whyy" is a mistyped command, "/ hi" or "/-:" a message
 HELP = """Commands:
   /why      how the last reply was chosen: route, reason, candidates and their scores
   /profile  what I remember about you
@@ -121,6 +123,9 @@ class Repl:
             except Exception:  # a display bug must not end the user's chat
                 log.exception("REPL command %s failed", command)
                 self.console.print(f"[red]{command} failed; the details are in the log file.[/red]")
+            return True
+        if _COMMAND.fullmatch(command):
+            self.console.print(f"Unknown command {escape(command)}; /help lists them.")
             return True
         try:
             self.last = self.agent.respond(self.user_id, line, channel=CHANNEL)

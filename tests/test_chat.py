@@ -296,6 +296,23 @@ def test_an_index_made_with_another_gloss_setting_is_rebuilt_by_setup(chat_home:
     assert not is_current(chat_home, gloss_chinese=False)  # its Chinese vectors would mean something else
 
 
+def test_an_index_of_shipped_corpora_that_changed_since_is_rebuilt_by_setup(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade that changes the shipped pairs (the persona's, say) must reach existing data dirs."""
+    from dialog.chat import index
+
+    shipped = tmp_path / "shipped.jsonl"
+    shipped.write_text((corpus_dir / "mine.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(index, "default_corpus_files", lambda: [shipped])  # stands for the package's files
+    settings = Settings(home=tmp_path / "home", chat_generator_enabled=False)
+    training.build_index(settings, [], splitter=Splitter(heldout=0.2, ranker=0.3))
+    assert index.is_current(settings.home, gloss_chinese=True)
+    with shipped.open("a", encoding="utf-8") as more:
+        more.write(json.dumps({"query": "Bye!", "response": "Bye! Talk to you soon."}) + "\n")
+    assert not index.is_current(settings.home, gloss_chinese=True)
+
+
 # ---------------------------------------------------------------------- ranker
 
 

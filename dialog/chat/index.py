@@ -9,6 +9,7 @@ pair of retrievers over all pairs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -25,8 +26,9 @@ from dialog.chat.embedding import Embedder
 from dialog.chat.text import key, tokens
 from dialog.chat.topics import TopicModel
 
-# 3: Chinese vectors of the glossed text (gloss_chinese in the meta); 4: the held-out pairs served
-INDEX_VERSION = 4
+# 3: Chinese vectors of the glossed text (gloss_chinese in the meta); 4: the held-out pairs served;
+# 5: the shipped corpora's digest in the meta (an upgrade that changes them rebuilds the index)
+INDEX_VERSION = 5
 RRF_K = 60
 # The best LEADERS hits of each query->query ranking come first, whatever fusion makes of them: a
 # pair whose query is (nearly) the message's ("What is your favorite book?" -> "I can't read.";
@@ -111,6 +113,7 @@ class RetrievalIndex:
                 "embedding_model": embedder.model_name,
                 "gloss_chinese": embedder.gloss_chinese,
                 "corpora": [str(p) for p in [*defaults, *corpus_files]],
+                "default_corpora_digest": default_corpora_digest() if include_default else None,
                 "skipped": skipped,
                 "pairs": len(indexed),
                 "heldout_pairs": len(heldout),
@@ -207,11 +210,25 @@ class RetrievalIndex:
 
 
 def is_current(home: Path, gloss_chinese: bool) -> bool:
-    """An index of this version exists, its vectors made as the settings now ask."""
+    """An index of this version exists, its vectors made as the settings now ask, from the shipped
+    corpora as they are now (an upgrade that changes them, the persona's pairs say, rebuilds it)."""
     meta = artifacts.meta(artifacts.index_dir(home))
     if meta is None:
         return False
-    return meta.get("version") == INDEX_VERSION and meta.get("gloss_chinese", False) == gloss_chinese
+    shipped = meta.get("default_corpora_digest")
+    return (
+        meta.get("version") == INDEX_VERSION
+        and meta.get("gloss_chinese", False) == gloss_chinese
+        and (shipped is None or shipped == default_corpora_digest())
+    )
+
+
+def default_corpora_digest() -> str:
+    digest = hashlib.sha256()
+    for path in default_corpus_files():
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _save_bm25(out: Path, suffix: str, pairs: Sequence[Pair]) -> None:

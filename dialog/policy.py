@@ -1,9 +1,9 @@
 """Hierarchical policy (XiaoIce-style): an active skill continues > a question about the user's
 own profile > a stalled conversation gets a new topic > a confident skill (its own score or the
-intent classifier's) > a knowledge question (classifier), or a question about a linked entity that
-the knowledge package can take ("Muhammed Ali" links the city of Ali, but asks nothing) > the user
-gives their name (greeted by it) > core chat.
-The topic manager and editorial answers are the fallbacks. Every decision records its reason."""
+intent classifier's) > a knowledge question (classifier), or one the knowledge package reads as a
+graph question, about a linked entity ("Muhammed Ali" links the city of Ali, but asks nothing) or a
+whole type ("the biggest country in the world") > the user gives their name (greeted by it) > core
+chat. The topic manager and editorial answers are the fallbacks. Every decision records its reason."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ class HierarchicalPolicy:
         if intent.name == KNOWLEDGE_INTENT and intent.confidence >= self.knowledge_threshold:
             reason = f"knowledge question (confidence {intent.confidence:.2f} >= {self.knowledge_threshold})"
             return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))
-        if turn.nlu.entities and turn.nlu.graph_question:
-            reason = "a question about a linked entity: KBQA first"
+        if turn.nlu.graph_question:
+            reason = "a question the graph can answer: KBQA first"
             return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))
         if introduced_name(turn):
             return Decision(MEMORY, "the user tells me their name", (CHITCHAT, EDITORIAL))

@@ -166,7 +166,9 @@ class QuestionParser:
             return self._superlative(distinct, context, cues)
         if cues.asks_something:
             return self._value(distinct, context, cues)
-        if distinct and cues.describe and len(distinct) == 1:
+        # "Tell me about Kenya", not "Who is the president of the USA?": a word left unexplained
+        # is what the question is about, and a description would not answer it
+        if distinct and cues.describe and len(distinct) == 1 and not cues.unexplained:
             return Question("describe", [Subject(distinct[0].best.node, distinct[0])], None, parsed=cues)
         return None
 

@@ -28,7 +28,7 @@ from knowledge.graph import GraphStore
 from knowledge.text import ascii_fold, is_all_cjk, is_mainland_form, simplified
 from knowledge.writer import GraphWriter, Progress, read_meta
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIN_CITY_POPULATION = 15_000
 BIG_CITY = 1_000_000  # cities this big also get their Latin exonyms ("Peking", "Bombay") as aliases
 SOURCE = "world"
@@ -152,6 +152,11 @@ def _usable_spelling(spelling: str, iso2: str) -> bool:
 
 
 # ------------------------------------------------------------------ currencies and languages
+
+
+# ISO 4217 fund codes: units of account that countryinfo lists beside the money people use
+# ("United States uses the US Dollar, US Dollar (Next day) and USS")
+FUND_CODES = frozenset({"BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "USS", "UYI", "UYW"})
 
 
 def _currency(code: str, zh: gettext.NullTranslations) -> dict[str, Any]:
@@ -323,6 +328,8 @@ def world_data() -> GraphData:
                 first, second = sorted((iso2, other))
                 borders.rows.append({"s": first, "o": second})
         for code in info.get("currencies") or []:
+            if code in FUND_CODES:
+                continue
             currencies.setdefault(code, _currency(code, currency_zh))
             uses.rows.append({"s": iso2, "o": code})
         for code in info.get("languages") or []:

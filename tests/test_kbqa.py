@@ -93,6 +93,9 @@ def test_one_hop(chat: Conversation, services: Services) -> None:
     population = format_number(kenya.population(), "en")
     assert population in chat.ask("How many people live in Kenya?")
     assert "+" + CountryInfo("Japan").calling_codes()[0] in chat.ask("日本的国际电话区号是多少？")
+    assert (
+        chat.ask("What currency does the United States use?") == "United States uses the US Dollar."
+    )  # no funds
     # Taiwan's and Hong Kong's names, in traditional characters, are aliases too
     assert chat.ask("肯亞的首都是哪裡？") == f"{zh('Kenya')}的首都是{capital_zh}。"
     assert chat.ask("義大利的首都是哪裡？").startswith(f"{zh('Italy')}的首都是")
@@ -199,6 +202,7 @@ def test_a_question_about_what_the_graph_does_not_hold_is_declined(chat: Convers
         "Which sea is located in Israel and Jordan?",  # no seas in the graph
         "日本最有名的动物是什么？",  # not a description of Japan
         "法国的首都有什么好吃的？",  # not the capital itself
+        "Who is the president of the USA?",  # not a description of the country
     ):
         assert chat.ask(question) is None, question
     # a word the lexicon does not know is tolerated; the rest of the question is understood
@@ -256,6 +260,8 @@ def test_the_agent_routes_knowledge_questions_and_follow_ups(world_settings: Set
         chat = agent.respond("kbqa-user", "I love Paris")  # links Paris, asks nothing of the graph
         assert chat.trace["decision"]["route"] == chat.route == "chitchat"
         assert chat.trace["understanding"]["entities"] and not chat.trace["understanding"]["graph_question"]
+        biggest = agent.respond("kbqa-user", "What is the biggest country in the world?")  # links nothing
+        assert biggest.route == "kbqa" and biggest.text.startswith("Russia")
         agent.respond("kbqa-user", "东京在哪个国家？")
         # 'they' are the people of the place this message names, not Tokyo
         brazil = agent.respond("kbqa-user", "What language do they speak in Brazil?")

@@ -28,7 +28,7 @@ from knowledge.graph import GraphStore
 from knowledge.text import ascii_fold, is_all_cjk, is_mainland_form, simplified
 from knowledge.writer import GraphWriter, Progress, read_meta
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIN_CITY_POPULATION = 15_000
 BIG_CITY = 1_000_000  # cities this big also get their Latin exonyms ("Peking", "Bombay") as aliases
 SOURCE = "world"
@@ -206,12 +206,36 @@ def _language(code: str, zh: gettext.NullTranslations) -> dict[str, Any] | None:
 # ------------------------------------------------------------------ cities and regions
 
 
+# What geonames adds to a city's name in some of its Chinese alternates: 中国上海, 罗马市, 釜山广域市
+_QUALIFIERS = (
+    ("中国", ""),
+    ("", "广域市"),
+    ("", "特别市"),
+    ("", "市"),
+    ("", "区"),
+    ("", "镇"),
+    ("", "县"),
+    ("", "都"),
+)
+
+
 def _city_zh_names(alternates: list[str]) -> list[str]:
     """Chinese alternate names in simplified form; first a mainland spelling given as such (not one
-    converted from a traditional spelling: 内罗毕, not 内罗比 from 內羅比)."""
+    converted from a traditional spelling: 内罗毕, not 内罗比 from 內羅比), and that one without a
+    qualifier when the bare name is an alternate too (上海, not 中国上海)."""
     given = set(alternates)
     names = _unique(simplified(name) for name in alternates if is_all_cjk(name) and len(name) >= 2)
-    return sorted(names, key=lambda name: (not is_mainland_form(name), name not in given))
+    names.sort(key=lambda name: (not is_mainland_form(name), name not in given))
+    if names:
+        for prefix, suffix in _QUALIFIERS:
+            first = names[0]
+            if first.startswith(prefix) and first.endswith(suffix):
+                bare = first[len(prefix) : len(first) - len(suffix)]
+                if bare != first and bare in names:
+                    names.remove(bare)
+                    names.insert(0, bare)
+                    break
+    return names
 
 
 def _city(record: dict[str, Any], states: set[str]) -> dict[str, Any]:

@@ -96,6 +96,7 @@ def test_one_hop(chat: Conversation, services: Services) -> None:
     assert (
         chat.ask("What currency does the United States use?") == "United States uses the US Dollar."
     )  # no funds
+    assert chat.ask("上海有多少人？").startswith("上海的人口")  # its bare name, not geonames' 中国上海
     # Taiwan's and Hong Kong's names, in traditional characters, are aliases too
     assert chat.ask("肯亞的首都是哪裡？") == f"{zh('Kenya')}的首都是{capital_zh}。"
     assert chat.ask("義大利的首都是哪裡？").startswith(f"{zh('Italy')}的首都是")

@@ -528,6 +528,9 @@ def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_celebration(
     assert reply("我今天很开心", [sympathy, cheer], "happy") == cheer  # sympathy scored higher
     assert reply("我今天很開心", [sympathy, cheer], "traditional") == cheer  # read in simplified characters
     assert reply("我今天很难过", [sympathy, cheer], "sad") == sympathy
+    assert (
+        reply("你今天过得怎么样", [sympathy, "还不错，你呢？"], "neutral") == "还不错，你呢？"
+    )  # no sad news
     assert reply("I failed my exam, I'm so sad", ["That's great!", "I'm sorry, that's hard."], "exam") == (
         "I'm sorry, that's hard."
     )

@@ -22,6 +22,7 @@ from dialog.turn import CHITCHAT, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
 CHEERFUL = 0.75  # a candidate's polarity from which, without caring words, it celebrates
+SORROWFUL = 0.5  # with caring words and a polarity of -0.5 or lower, it consoles
 
 
 class Candidate(BaseModel):
@@ -139,7 +140,8 @@ class CoreChat:
 
 def fits_the_mood(candidate: Candidate, user_emotion: str) -> bool:
     """False for sympathy to a happy user ("我今天很开心" -> "听到你难过我也很心疼……": its indexed query
-    "我今天很难过" is one word away) and for celebration to a sad or anxious one ("太好了！"). The
+    "我今天很难过" is one word away) or to one who said nothing sad, and for celebration to a sad or
+    anxious one ("太好了！"). The
     ranker alone let such near matches win: the corpora hardly ever pair a message with a reply of
     the opposite mood, so it never learned what the empathy features are worth there. Replies that
     merely disagree or talk about a feeling ("I don't like sports much", "悲伤不是我想体验的情感")
@@ -150,6 +152,8 @@ def fits_the_mood(candidate: Candidate, user_emotion: str) -> bool:
         return not (caring and polarity < 0)
     if user_emotion in ("sad", "anxious"):
         return caring or polarity < CHEERFUL
+    if user_emotion == "neutral" and candidate.features.get("emo_user_polarity", 0.0) >= 0:
+        return not (caring and polarity <= -SORROWFUL)  # "你今天过得怎么样" is no sad news to console
     return True
 
 

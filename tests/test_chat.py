@@ -531,6 +531,9 @@ def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_celebration(
     assert (
         reply("你今天过得怎么样", [sympathy, "还不错，你呢？"], "neutral") == "还不错，你呢？"
     )  # no sad news
+    assert (
+        reply("能借我一杯糖吗", ["很抱歉，我没有."], "apology") == "很抱歉，我没有."
+    )  # an apology is no consolation
     assert reply("I failed my exam, I'm so sad", ["That's great!", "I'm sorry, that's hard."], "exam") == (
         "I'm sorry, that's hard."
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -22,7 +23,8 @@ from dialog.turn import CHITCHAT, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
 CHEERFUL = 0.75  # a candidate's polarity from which, without caring words, it celebrates
-SORROWFUL = 0.5  # with caring words and a polarity of -0.5 or lower, it consoles
+SORROWFUL = 0.5  # with caring words, a polarity of -0.5 or lower and the user addressed, it consoles
+_ADDRESSES_THE_USER = re.compile(r"你|您|\byou\b|\byour\b", re.IGNORECASE)
 
 
 class Candidate(BaseModel):
@@ -153,7 +155,8 @@ def fits_the_mood(candidate: Candidate, user_emotion: str) -> bool:
     if user_emotion in ("sad", "anxious"):
         return caring or polarity < CHEERFUL
     if user_emotion == "neutral" and candidate.features.get("emo_user_polarity", 0.0) >= 0:
-        return not (caring and polarity <= -SORROWFUL)  # "你今天过得怎么样" is no sad news to console
+        # "你今天过得怎么样" is no sad news to console; an apology ("很抱歉，我没有.") is fine
+        return not (caring and polarity <= -SORROWFUL and _ADDRESSES_THE_USER.search(candidate.text))
     return True
 
 

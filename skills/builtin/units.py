@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from dialog.turn import Language, Turn
-from skills.api import Skill, SkillResult, say
+from skills.api import Skill, SkillContext, SkillResult, say
 from skills.builtin.calculator import show_number
 from skills.language import arabic_numbers
 
@@ -97,6 +97,12 @@ class UnitConversionSkill(Skill):
             "5公里是多少英里", "把30摄氏度换算成华氏度", "3英尺等于多少米", "2斤是多少公斤", "1加仑是多少升",
         ],
     }  # fmt: skip
+
+    def setup(self, context: SkillContext) -> None:
+        super().setup(context)
+        # pint's registry takes up to a second to build: here, not in the first turn's can_handle,
+        # whose time limit (skill_score_timeout_s, 1 s) it could pass on a busy machine
+        _registry()
 
     def can_handle(self, turn: Turn) -> float:
         found = conversion_in(turn.nlu.normalized, turn.nlu.language)

@@ -226,16 +226,21 @@ def _city_zh_names(alternates: list[str]) -> list[str]:
     given = set(alternates)
     names = _unique(simplified(name) for name in alternates if is_all_cjk(name) and len(name) >= 2)
     names.sort(key=lambda name: (not is_mainland_form(name), name not in given))
-    if names:
-        for prefix, suffix in _QUALIFIERS:
-            first = names[0]
-            if first.startswith(prefix) and first.endswith(suffix):
-                bare = first[len(prefix) : len(first) - len(suffix)]
-                if bare != first and bare in names:
-                    names.remove(bare)
-                    names.insert(0, bare)
-                    break
+    bare = _unqualified(names[0], names) if names else None
+    if bare:
+        names.remove(bare)
+        names.insert(0, bare)
     return names
+
+
+def _unqualified(name: str, names: list[str]) -> str | None:
+    """`name` without a qualifier, when that bare form is among `names` too."""
+    for prefix, suffix in _QUALIFIERS:
+        if name.startswith(prefix) and name.endswith(suffix):
+            bare = name[len(prefix) : len(name) - len(suffix)]
+            if bare != name and bare in names:
+                return bare
+    return None
 
 
 def _city(record: dict[str, Any], states: set[str]) -> dict[str, Any]:

@@ -82,15 +82,7 @@ class Form(Skill):
             changes, errors = self._fill(turn, memory)
             return self._next(turn, memory, list(errors.values()), retry=next(iter(errors), None))
         if is_cancel(text):
-            memory.clear()
-            return SkillResult(
-                say(
-                    language,
-                    "OK, I've cancelled {title}.",
-                    "好的，已取消{title}。",
-                    title=self._title(language),
-                )
-            )
+            return self._end(memory, language, "OK, I've cancelled {title}.", "好的，已取消{title}。")
         changes, errors = self._fill(turn, memory)
         notes = [*self._acknowledge(changes, language), *errors.values()]
         retry = next(iter(errors), None)
@@ -111,14 +103,11 @@ class Form(Skill):
             return self._next(turn, memory, notes, retry)
         memory["misses"] = memory.get("misses", 0) + 1
         if memory["misses"] >= MAX_MISSES:
-            memory.clear()
-            return SkillResult(
-                say(
-                    language,
-                    "Let's leave {title} for now; ask me again any time.",
-                    "{title}先放一放，需要时随时再找我。",
-                    title=self._title(language),
-                )
+            return self._end(
+                memory,
+                language,
+                "Let's leave {title} for now; ask me again any time.",
+                "{title}先放一放，需要时随时再找我。",
             )
         if phase == AMENDING:
             return self._reply(
@@ -208,6 +197,11 @@ class Form(Skill):
             if slot.name in values
         ]
         return ("; " if language == "en" else "；").join(parts)
+
+    def _end(self, memory: dict[str, Any], language: Language, english: str, chinese: str) -> SkillResult:
+        """Forget the form's state (the user leaves it) and say so."""
+        memory.clear()
+        return SkillResult(say(language, english, chinese, title=self._title(language)))
 
     def _title(self, language: Language) -> str:
         return self.title[1] if language == "zh" else self.title[0]

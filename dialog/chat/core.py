@@ -97,7 +97,8 @@ class CoreChat:
              for s, c in ranked],
         )  # fmt: skip
         language = turn.nlu.language if self.match_language else None
-        choice = self.select(ranked, turn.state.last_bot_reply(), language, turn.nlu.emotion.label)
+        emotion = turn.nlu.emotion.label if self.match_emotion else None
+        choice = self.select(ranked, turn.state.last_bot_reply(), language, emotion)
         turn.trace.record("chat_low_score", choice is None)
         if choice is None:
             return None
@@ -128,7 +129,7 @@ class CoreChat:
         English because an English pair scored a little higher). With the `user_emotion`, never one
         of the opposite mood (see `fits_the_mood`)."""
         eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply]
-        if self.match_emotion and user_emotion is not None:
+        if user_emotion is not None:
             eligible = [(s, c) for s, c in eligible if fits_the_mood(c, user_emotion)]
         if language is not None:
             eligible = [(s, c) for s, c in eligible if speaks(c.text, language)] or eligible
@@ -143,11 +144,11 @@ class CoreChat:
 def fits_the_mood(candidate: Candidate, user_emotion: str) -> bool:
     """False for sympathy to a happy user ("我今天很开心" -> "听到你难过我也很心疼……": its indexed query
     "我今天很难过" is one word away) or to one who said nothing sad, and for celebration to a sad or
-    anxious one ("太好了！"). The
-    ranker alone let such near matches win: the corpora hardly ever pair a message with a reply of
-    the opposite mood, so it never learned what the empathy features are worth there. Replies that
-    merely disagree or talk about a feeling ("I don't like sports much", "悲伤不是我想体验的情感")
-    are fine, so the rule looks at caring words and polarity, not at polarity alone."""
+    anxious one ("太好了！"). The ranker alone let such near matches win: the corpora hardly ever pair
+    a message with a reply of the opposite mood, so it never learned what the empathy features are
+    worth there. Replies that merely disagree or talk about a feeling ("I don't like sports much",
+    "悲伤不是我想体验的情感") are fine, so the rule looks at caring words and polarity, not at
+    polarity alone."""
     caring = candidate.features.get("emo_caring", 0.0) == 1.0
     polarity = candidate.features.get("emo_cand_polarity", 0.0)
     if user_emotion == "happy":

@@ -139,6 +139,17 @@ class Agent:
             trace=turn.trace.to_dict(),
         )
 
+    def warm_up(self) -> None:
+        """A throwaway turn in each language, never saved: what loads on first use (the entity linker's
+        alias index, the KBQA lexicon, core chat's models) loads now, not in a user's first turn, which
+        took 3.8 s on a fresh server (past WeChat's passive-reply deadline on a busy machine)."""
+        for text in ("hello", "你好"):
+            now = time.time()
+            try:
+                self._run(Turn("warm-up", "warm-up", text, DialogueState.new("warm-up", now), now))
+            except Exception:  # a service that is down now is the first real turn's to report
+                log.exception("warm-up turn failed")
+
     def _run(self, turn: Turn) -> HandlerResult:
         for stage in self.stages:
             with turn.trace.timed(f"understand.{stage.name}"):

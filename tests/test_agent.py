@@ -239,3 +239,15 @@ def test_an_unreachable_configured_redis_is_one_clear_error(tmp_path: Path, user
     with pytest.raises(ServiceUnavailable, match="not reachable"):
         agent.respond(user_id, "hello")
     assert not (tmp_path / "server").exists()  # a configured Redis means nothing embedded is started
+
+
+def test_warm_up_loads_what_the_first_turn_would_and_stores_nothing(world_settings: Settings) -> None:
+    agent = Agent.from_settings(world_settings, skills=SkillRegistry())
+    try:
+        linker = next(stage for stage in agent.stages if stage.name == "entities")
+        assert linker._index is None  # loaded on first use
+        agent.warm_up()
+        assert linker._index is not None and len(linker._index.nodes) > 1000  # the world graph's aliases
+        assert not agent.store.redis.exists(agent.store.key("warm-up", "state"))
+    finally:
+        agent.close()

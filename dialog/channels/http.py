@@ -83,6 +83,8 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = agent is None
         app.state.agent = agent or Agent.from_settings(settings)
+        if own:
+            app.state.agent.warm_up()
         app.state.limiter = RateLimiter(app.state.agent.store, settings.rate_limit_per_minute)
         app.state.turns = CapacityLimiter(settings.turn_threads)
         app.state.wechat = (

@@ -147,7 +147,9 @@ class Agent:
             now = time.time()
             try:
                 self._run(Turn("warm-up", "warm-up", text, DialogueState.new("warm-up", now), now))
-            except Exception:  # a service that is down now is the first real turn's to report
+            except DialogError as error:  # a service that is down now is the first real turn's to report
+                log.warning("warm-up turn skipped: %s", error)
+            except Exception:  # a bug there must not keep the server from starting
                 log.exception("warm-up turn failed")
 
     def _run(self, turn: Turn) -> HandlerResult:

@@ -19,6 +19,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from dialog.chat.text import speaks
+from dialog.errors import DialogError
 from dialog.turn import CHITCHAT, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,10 @@ class CoreChat:
                 with turn.trace.timed(f"generate.{generator.name}"):
                     proposed = generator.candidates(turn)
             except Exception as error:
-                log.exception("generator %s failed", generator.name)
+                if isinstance(error, DialogError):  # a service that is down: one line, no traceback
+                    log.warning("generator %s skipped: %s", generator.name, error)
+                else:
+                    log.exception("generator %s failed", generator.name)
                 turn.trace.record(f"generator_error.{generator.name}", f"{type(error).__name__}: {error}")
                 continue
             for candidate in proposed:

@@ -1,5 +1,7 @@
 """Runs the skill a decision names: under a time limit, on a copy of the state, failures contained.
 
+- Calls go through the registry (`SkillRegistry.call`): its bounded executor and the skill's
+  circuit breaker; a paused skill answers that it is unavailable.
 - The skill works on a copy of the dialogue state; the copy replaces the turn's state only when the
   skill answers, so a skill that raises, hangs or declines leaves nothing behind.
 - A failure or timeout is logged and answered politely in the user's language (route stays
@@ -19,7 +21,6 @@ from typing import Any
 from dialog.turn import SKILL_PREFIX, HandlerResult, Turn
 from skills.api import Skill, SkillError, SkillResult, SkillTimeout, SkillUnavailable, say
 from skills.registry import SkillRegistry
-from skills.runner import call_with_timeout
 
 log = logging.getLogger(__name__)
 HANDLER_KEY = "_handler"  # in skill_data; skill names cannot start with "_"
@@ -52,8 +53,8 @@ class SkillHandler:
         work = copy.copy(turn)
         work.state = turn.state.model_copy(deep=True)
         try:
-            result = call_with_timeout(
-                skill.handle, work, timeout_s=self.skills.timeout_for(skill), what=f"skill '{name}'"
+            result = self.skills.call(
+                skill, skill.handle, work, timeout_s=self.skills.timeout_for(skill), what=f"skill '{name}'"
             )
             if result is not None and not isinstance(result, SkillResult):
                 raise TypeError(f"handle() returned {type(result).__name__}, not a SkillResult")
@@ -101,7 +102,8 @@ class SkillHandler:
         work = copy.copy(turn)
         work.state = turn.state.model_copy(deep=True)
         try:
-            prompt = call_with_timeout(
+            prompt = self.skills.call(
+                skill,
                 skill.resume,
                 work,
                 timeout_s=self.skills.timeout_for(skill),

@@ -1,20 +1,25 @@
-"""The installed skills: where each came from, whether it is enabled, and safe scoring.
+"""The installed skills: where each came from, whether it is enabled, and safe calls into them.
 
 `SkillRegistry.discover(settings)` loads the `dialog.skills` entry-point group and the skills
 folder (see `skills.discovery`) and applies the enable/disable settings. Iterating a registry
 yields the enabled skills; `entries` also lists disabled and broken ones with the reason.
+Every call into a skill goes through `call`/`start`: on the registry's bounded executor
+(`skills.runner`), under a time limit, past the skill's circuit breaker (`skills.breaker`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from redis import RedisError
 
 from dialog.turn import Turn
-from skills.api import SKILL_NAME, Skill, SkillContext
-from skills.runner import Call, call_with_timeout
+from skills.api import SKILL_NAME, Skill, SkillContext, SkillUnavailable
+from skills.breaker import Breaker, publish
+from skills.runner import Call, SkillExecutor
 
 if TYPE_CHECKING:
     from dialog.settings import Settings
@@ -23,6 +28,10 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "dialog.skills"
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_SCORE_TIMEOUT_S = 1.0
+DEFAULT_THREADS = 16
+DEFAULT_STUCK_CALLS = 2
+DEFAULT_BREAKER_TIMEOUTS = 3
+DEFAULT_BREAKER_COOLDOWN_S = 30.0
 ENABLED = "enabled"
 
 
@@ -43,8 +52,7 @@ class SkillEntry:
 class SkillRegistry:
     def __init__(self, skills: Iterable[Skill] = (), *, settings: Settings | None = None) -> None:
         self._entries: dict[str, SkillEntry] = {}
-        self.timeout_s = settings.skill_timeout_s if settings else DEFAULT_TIMEOUT_S
-        self.score_timeout_s = settings.skill_score_timeout_s if settings else DEFAULT_SCORE_TIMEOUT_S
+        self._configure(settings)
         for skill in skills:
             self.add(skill)
 
@@ -93,16 +101,31 @@ class SkillRegistry:
 
     # ------------------------------------------------------------------ running
 
+    def _configure(self, settings: Settings | None) -> None:
+        """Time limits, a fresh executor and fresh breakers from the settings (defaults without)."""
+        self.timeout_s = settings.skill_timeout_s if settings else DEFAULT_TIMEOUT_S
+        self.score_timeout_s = settings.skill_score_timeout_s if settings else DEFAULT_SCORE_TIMEOUT_S
+        self.executor = SkillExecutor(
+            settings.skill_threads if settings else DEFAULT_THREADS,
+            settings.skill_stuck_calls if settings else DEFAULT_STUCK_CALLS,
+        )
+        self.breaker_timeouts = settings.skill_breaker_timeouts if settings else DEFAULT_BREAKER_TIMEOUTS
+        self.breaker_cooldown_s = (
+            settings.skill_breaker_cooldown_s if settings else DEFAULT_BREAKER_COOLDOWN_S
+        )
+        self._breakers: dict[str, Breaker] = {}
+        self._context: SkillContext | None = None
+
     def bind(self, context: SkillContext) -> None:
         """Hand each skill the agent's settings and services; a skill whose setup fails is disabled."""
-        self.timeout_s = context.settings.skill_timeout_s
-        self.score_timeout_s = context.settings.skill_score_timeout_s
+        self._configure(context.settings)
+        self._context = context
         for entry in self._entries.values():
             if not entry.enabled or entry.skill is None:
                 continue
             try:
-                call_with_timeout(
-                    entry.skill.setup, context, timeout_s=self.timeout_for(entry.skill),
+                self.call(
+                    entry.skill, entry.skill.setup, context, timeout_s=self.timeout_for(entry.skill),
                     what=f"skill '{entry.name}' setup",
                 )  # fmt: skip
             except Exception as error:
@@ -112,22 +135,68 @@ class SkillRegistry:
     def timeout_for(self, skill: Skill) -> float:
         return skill.timeout_s or self.timeout_s
 
+    def breaker(self, name: str) -> Breaker:
+        found = self._breakers.get(name)
+        if found is None:
+            found = self._breakers.setdefault(
+                name, Breaker(name, self.breaker_timeouts, self.breaker_cooldown_s, self._publish)
+            )
+        return found
+
+    def start(
+        self, skill: Skill, function: Callable[..., Any], *args: Any, timeout_s: float, what: str
+    ) -> Call:
+        """`function(*args)` (a method of `skill`) started on the executor; `.result()` waits for it.
+
+        While the skill's breaker is open the call fails at once with SkillUnavailable.
+        """
+        gate = self.breaker(skill.name)
+        refusal = gate.refusal()
+        if refusal is not None:
+            return Call.refused(SkillUnavailable(refusal), what=what, settle=None)
+        return self.executor.submit(
+            skill.name, function, *args, timeout_s=timeout_s, what=what, settle=gate.record
+        )
+
+    def call(
+        self, skill: Skill, function: Callable[..., Any], *args: Any, timeout_s: float, what: str
+    ) -> Any:
+        """`function(*args)`, awaited if it returns an awaitable; SkillTimeout after `timeout_s`."""
+        return self.start(skill, function, *args, timeout_s=timeout_s, what=what).result()
+
+    def _publish(self, gate: Breaker) -> None:
+        context = self._context
+        if context is None or context.services is None:
+            return
+        try:
+            publish(context.services.redis, context.settings.key_prefix, gate)
+        except (RedisError, OSError) as error:  # the breaker works without it; only doctor misses the line
+            log.warning("could not publish skill %s's breaker state: %s", gate.skill, error)
+
     def scores(self, turn: Turn) -> dict[str, float]:
         """Every enabled skill's `can_handle` score, run side by side under the score time limit.
 
         A skill that raises, hangs or returns something other than a number in 0..1 scores 0;
-        the failure is logged and recorded in the trace under `skill_score_errors`.
+        the failure is logged and recorded in the trace under `skill_score_errors`. A skill whose
+        breaker is open is not called and scores 0 (trace: `skills_paused`).
         """
-        calls = {
-            skill.name: Call(
+        scores: dict[str, float] = {}
+        paused: dict[str, str] = {}
+        calls: dict[str, Call] = {}
+        for skill in self:
+            gate = self.breaker(skill.name)
+            refusal = gate.refusal()
+            if refusal is not None:  # skipped quietly: the breaker logged once when it opened
+                scores[skill.name], paused[skill.name] = 0.0, refusal
+                continue
+            calls[skill.name] = self.executor.submit(
+                skill.name,
                 skill.can_handle,
                 turn,
                 timeout_s=self.score_timeout_s,
                 what=f"skill '{skill.name}' can_handle",
+                settle=gate.record,
             )
-            for skill in self
-        }
-        scores: dict[str, float] = {}
         errors: dict[str, str] = {}
         for name, call in calls.items():
             try:
@@ -140,6 +209,8 @@ class SkillRegistry:
             scores[name] = value
         if errors:
             turn.trace.record("skill_score_errors", errors)
+        if paused:
+            turn.trace.record("skills_paused", paused)
         return scores
 
 

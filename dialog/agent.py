@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from dialog.chat import build_core_chat
 from dialog.chat.editorial import EditorialHandler, EditorialResponses
-from dialog.errors import Busy, DialogError, MessageTooLong
+from dialog.errors import Busy, DialogError, InvalidInput, MessageTooLong, is_valid_text
+from dialog.outbox import Outbox
 from dialog.policy import MEMORY, HierarchicalPolicy
 from dialog.runtime.services import Services
 from dialog.settings import Settings
@@ -101,9 +102,12 @@ class Agent:
 
     # ------------------------------------------------------------------ turns
 
-    def respond(self, user_id: str, text: str, channel: str = "api") -> Reply:
+    def check_message(self, user_id: str, text: str) -> Reply | None:
+        """Refuse what cannot be a turn before anything is counted or stored (InvalidInput, with one
+        sentence); an empty message gets a short prompt back (the Reply), and no turn runs."""
         self.store.validate_user_id(user_id)
-        text = text if isinstance(text, str) else ""
+        if not isinstance(text, str) or not is_valid_text(text):
+            raise InvalidInput("The message is not valid text (it holds a lone surrogate code point).")
         language = detect_language(text[: self.settings.max_message_chars])
         if len(text) > self.settings.max_message_chars:
             raise MessageTooLong(
@@ -111,7 +115,12 @@ class Agent:
             )
         if not text.strip():
             return Reply(text=self.editorial.pick("empty", language), route=EDITORIAL, session_id="")
+        return None
 
+    def respond(self, user_id: str, text: str, channel: str = "api") -> Reply:
+        refused = self.check_message(user_id, text)
+        if refused is not None:
+            return refused
         with self.store.locked(user_id):
             now = time.time()
             state = self.store.load(user_id, now)
@@ -219,10 +228,14 @@ class Agent:
         return state
 
     def forget(self, user_id: str) -> None:
-        """Delete everything stored about the user."""
+        """Delete everything stored about the user: what their hash tag holds (state, sessions,
+        profile, rate log, WeChat dedupe entries, a quarantined state) and their outbox messages.
+        The embedded server then rewrites its append-only file, so the data leaves the disk too."""
         self.store.validate_user_id(user_id)
         with self.store.locked(user_id):
             self.store.delete(user_id)
+            Outbox(self.services.redis, self.settings).forget(user_id)
+        self.services.compact()
 
     # ------------------------------------------------------------------ introspection
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from dialog.chat.cli import index_app, train_generator, train_matcher, train_ranker
 from dialog.errors import DialogError, InvalidInput
+from dialog.outbox import Outbox
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.settings import Settings, config_file
 from knowledge.cli import kg_app
@@ -101,18 +102,22 @@ def ask(
     user: UserOption = "local",
     as_json: Annotated[bool, typer.Option("--json", help="Print the full reply as JSON.")] = False,
 ) -> None:
-    """Send one message and print the reply."""
+    """Send one message and print the reply (after the user's reminders that fell due since)."""
     settings = load_settings()
     log_to_file(settings)
     with user_errors():
         agent = make_agent(settings)
         try:
             reply = agent.respond(user, text, channel="cli")
+            due = Outbox(agent.services.redis, settings).take_due("cli", user)
         finally:
             agent.close()
     if as_json:
-        print(json.dumps(reply.model_dump(), ensure_ascii=False, indent=2))
+        messages = [message.model_dump(include={"text", "kind", "due_at"}) for message in due]
+        print(json.dumps({**reply.model_dump(), "messages": messages}, ensure_ascii=False, indent=2))
     else:
+        for message in due:
+            print(message.text)
         print(reply.text)
 
 

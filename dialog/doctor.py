@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from dialog.errors import DialogError
@@ -34,6 +35,7 @@ def run_checks(settings: Settings) -> list[Check]:
     try:
         checks.append(_redis_check(services))
         checks.append(_graph_check(services))
+        checks.append(skill_breakers_check(services))
         checks.extend(_agent_checks(settings, services))
     finally:
         services.close()
@@ -51,11 +53,35 @@ def _redis_check(services: Services) -> Check:
 
 def _graph_check(services: Services) -> Check:
     backend = "neo4j" if services.settings.neo4j_uri else "falkordb"
-    where = f"{backend} {services.graph_url}"
+    where = f"{backend} {services.graph_where}"
     try:
         return Check("knowledge graph", where, services.graph.ping(), True)
     except (DialogError, *REDIS_DOWN) as error:
         return Check("knowledge graph", where, str(error), False)
+
+
+def skill_breakers_check(services: Services) -> Check:
+    """The skills some worker has paused (its breaker open): informational, a paused skill is the
+    agent protecting its turns, not a service that is down."""
+    from skills.breaker import published
+
+    settings = services.settings
+    in_use = (
+        f"{settings.skill_threads} threads; {settings.skill_breaker_timeouts} timeouts in a row "
+        f"pause a skill for {settings.skill_breaker_cooldown_s:g} s"
+    )
+    try:
+        entries = published(services.redis, settings.key_prefix)
+    except REDIS_DOWN as error:
+        return Check("skill circuit breakers", in_use, f"not readable: {error}", False)
+    lines = []
+    for entry in entries:
+        if entry.until > time.time():
+            when = f"paused until {time.strftime('%H:%M:%S', time.localtime(entry.until))}"
+        else:
+            when = "cool-down over, its next call is a trial"
+        lines.append(f"{entry.skill} in {entry.worker}: {when} ({entry.reason})")
+    return Check("skill circuit breakers", in_use, "; ".join(lines) or "none open", True)
 
 
 def _agent_checks(settings: Settings, services: Services) -> list[Check]:

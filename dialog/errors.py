@@ -12,7 +12,7 @@ class DialogError(Exception):
 class InvalidInput(DialogError):
     """The message or user id cannot be accepted (nothing was stored)."""
 
-    http_status = 400
+    http_status = 422
 
 
 class MessageTooLong(InvalidInput):
@@ -39,3 +39,12 @@ class EmbeddedServerError(DialogError):
     """The embedded Redis+FalkorDB server could not be started or stopped."""
 
     http_status = 503
+
+
+def is_valid_text(text: str) -> bool:
+    """Text that can be stored and sent: a lone surrogate (JSON's `"\\ud800"`) cannot be UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

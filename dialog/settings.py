@@ -7,8 +7,10 @@ Precedence (highest first): constructor arguments, environment, `.env`, the TOML
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -63,7 +65,17 @@ class Settings(BaseSettings):
     key_prefix: str = Field("dialog", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     session_idle_timeout_s: float = Field(1800.0, gt=0, description="Idle time that starts a new session.")
     history_max_turns: int = Field(100, ge=1, le=10_000)
-    lock_lease_s: float = Field(30.0, gt=0, description="Per-user lock lease; a crashed worker frees it.")
+    outbox_ttl_days: float = Field(
+        7.0,
+        gt=0,
+        description="A reminder or late reply still undelivered this long after it fell due is dropped.",
+    )
+    state_ttl_days: float = Field(
+        365.0, ge=0, description="A user idle this long is forgotten (state, sessions, profile); 0: never."
+    )
+    lock_lease_s: float = Field(
+        6.0, gt=0, description="Per-user lock lease, renewed while the turn runs; a dead worker's expires."
+    )
     lock_wait_s: float = Field(20.0, gt=0, description="How long a turn waits for the user's lock.")
 
     # --- policy and selection
@@ -113,6 +125,12 @@ class Settings(BaseSettings):
     )
     skill_timeout_s: float = Field(5.0, gt=0, description="Time limit of one skill call (handle, setup).")
     skill_score_timeout_s: float = Field(1.0, gt=0, description="Time limit of the skills' can_handle calls.")
+    skill_threads: int = Field(16, ge=1, description="Threads that run skill calls, shared by all skills.")
+    skill_stuck_calls: int = Field(
+        2, ge=1, description="Calls a skill may have running past their time limit; it gets no more."
+    )
+    skill_breaker_timeouts: int = Field(3, ge=1, description="Timeouts in a row that pause a skill.")
+    skill_breaker_cooldown_s: float = Field(30.0, gt=0, description="How long a paused skill is skipped.")
     timezone: str = Field("", description="IANA timezone for reminders and the clock (empty: the machine's).")
 
     @field_validator("skills_enabled", "skills_disabled", mode="before")
@@ -193,17 +211,39 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
                 value = "********" if value.get_secret_value() else ""
-            elif isinstance(value, str) and name.endswith("_url"):
-                value = mask_url_password(value)
+            elif isinstance(value, str) and name.endswith(("_url", "_uri")):
+                value = mask_url(value)
             shown[name] = str(value) if isinstance(value, Path) else value
         return shown
 
 
-def mask_url_password(url: str) -> str:
-    """`redis://:secret@host` -> `redis://:********@host`."""
+_CREDENTIAL_QUERY = re.compile(r"([?&](?:password|passwd|pass|pwd|secret|token|auth)=)[^&#]*", re.IGNORECASE)
+
+
+def url_credentials(url: str) -> list[str]:
+    """The secrets a URL carries (user-info password or lone user-info, credential parameters), as
+    written and percent-decoded: the log formatter masks each wherever it appears."""
+    authority = url.partition("://")[2].partition("/")[0]
+    credentials = authority.rpartition("@")[0]
+    user, has_password, password = credentials.partition(":")
+    found = [password if has_password else user]
+    found += [match.group(0).partition("=")[2] for match in _CREDENTIAL_QUERY.finditer(url)]
+    return [form for value in found if value for form in {value, unquote(value)}]
+
+
+def mask_url(url: str) -> str:
+    """A URL fit to show or log: `redis://:secret@host/0?password=x` -> `redis://:********@host/0?password=********`.
+
+    Both places a Redis, FalkorDB, Neo4j or HTTP URL can carry a password are masked: the user-info
+    part (the password, or a lone user-info, which some clients read as a password) and credential
+    query parameters.
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    credentials, _, host = rest.rpartition("@")
-    user, has_password, _ = credentials.partition(":")
-    return f"{scheme}://{user}:********@{host}" if has_password else url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        credentials, _, host = authority.rpartition("@")
+        user, has_password, _ = credentials.partition(":")
+        authority = f"{user}:********@{host}" if has_password else f"********@{host}"
+    return _CREDENTIAL_QUERY.sub(r"\1********", f"{scheme}://{authority}{slash}{path}")

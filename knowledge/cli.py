@@ -135,7 +135,7 @@ def stats_command(as_json: Annotated[bool, typer.Option("--json", help="Print JS
     if as_json:
         print(json.dumps(stats, ensure_ascii=False, indent=2))
         return
-    table = Table("kind", "name", "count", title=f"graph at {services.graph_url}")
+    table = Table("kind", "name", "count", title=f"graph at {services.graph_where}")
     for label, number in stats["nodes"].items():
         table.add_row("nodes", label, f"{number:,}")
     for rel_type, number in stats["relationships"].items():

@@ -21,6 +21,7 @@ import falkordb
 import redis
 
 from dialog.errors import DialogError, InvalidInput, ServiceUnavailable
+from dialog.settings import mask_url
 
 Params = Mapping[str, Any] | None
 
@@ -128,8 +129,10 @@ class FalkorDBStore:
             OSError,
             KeyError,
         ) as error:  # KeyError: a Redis Cluster, which has no graph
-            raise ServiceUnavailable(f"The knowledge graph (FalkorDB at {url}) is not reachable.") from error
-        return cls(client, graph_name, where=url)
+            raise ServiceUnavailable(
+                f"The knowledge graph (FalkorDB at {mask_url(url)}) is not reachable."
+            ) from error
+        return cls(client, graph_name, where=mask_url(url))
 
     def query(self, cypher: str, params: Params = None) -> list[dict[str, Any]]:
         try:
@@ -187,7 +190,7 @@ class Neo4jStore:
             uri, auth=(user, password or ""), max_transaction_retry_time=retry_s
         )
         self._database = database
-        self.where = uri
+        self.where = mask_url(uri)
         self.batch_rows = batch_rows
         self.batch_bytes = batch_bytes
 

@@ -12,6 +12,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
@@ -21,15 +22,17 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dialog.agent import Agent
 from dialog.channels import metrics
 from dialog.channels.limits import BodyLimit, RateLimited, RateLimiter
-from dialog.channels.logs import trace_id
+from dialog.channels.logs import JsonFormatter, secret_values, trace_id
 from dialog.channels.observe import RequestContext
 from dialog.channels.wechat.protocol import WeChatConfig
 from dialog.channels.wechat.webhook import WeChatChannel, wechat_router
 from dialog.errors import AuthError, DialogError
+from dialog.outbox import Outbox
 from dialog.settings import Settings
 from dialog.turn import Emotion, Intent, Reply
 
@@ -104,9 +107,11 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
 
     app = FastAPI(title="dialog", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(UserPaths)
     app.add_middleware(RequestContext)  # outermost: it sees every response, and unexpected errors
     app.include_router(wechat_router())
 
+    masking = JsonFormatter(secret_values(settings))  # /healthz is public: no credential in its words
     bearer = HTTPBearer(auto_error=False, description="DIALOG_API_TOKEN, when it is set.")
 
     def current_agent(request: Request) -> Agent:
@@ -135,6 +140,8 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI's only 400: a body it could not decode (not UTF-8)
+            return JSONResponse({"error": "Invalid request: the body is not valid UTF-8 JSON."}, 422)
         sentence = {404: "There is no such endpoint.", 405: "This endpoint does not take that method."}
         return JSONResponse(
             {"error": sentence.get(error.status_code, str(error.detail))},
@@ -148,6 +155,9 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
     )  # fmt: skip
     async def chat(body: ChatRequest, request: Request, agent: AgentDep) -> ChatResponse:
         def answer() -> Reply:
+            refused = agent.check_message(body.user_id, body.text)  # not counted against the rate
+            if refused is not None:
+                return refused
             request.app.state.limiter.check(body.user_id, "api")
             return metrics.observed_turn(
                 "api", lambda: agent.respond(body.user_id, body.text, channel="api"), lambda r: r.route
@@ -163,25 +173,35 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
             trace={"trace_id": trace_id.get(), **reply.trace} if body.explain else None,
         )
 
-    @app.get("/v1/users/{user_id:path}/state", summary="The stored dialogue state", **v1)
-    def user_state(user_id: str, agent: AgentDep) -> dict[str, Any]:
+    UserId = Annotated[str, Depends(path_user_id)]
+
+    @app.get("/v1/users/{user_id}/state", summary="The stored dialogue state", **v1)
+    def user_state(user_id: UserId, agent: AgentDep) -> dict[str, Any]:
         return agent.state(user_id).model_dump()
 
-    @app.post("/v1/users/{user_id:path}/reset", summary="Start a new session (the profile stays)", **v1)
-    def reset(user_id: str, agent: AgentDep) -> dict[str, str]:
+    @app.get(
+        "/v1/users/{user_id}/messages", summary="Take the user's due messages (reminders), each once", **v1
+    )
+    def due_messages(user_id: UserId, agent: AgentDep) -> dict[str, list[dict[str, Any]]]:
+        agent.store.validate_user_id(user_id)
+        due = Outbox(agent.services.redis, agent.settings).take_due("api", user_id)
+        return {"messages": [message.model_dump(include={"id", "text", "kind", "due_at"}) for message in due]}
+
+    @app.post("/v1/users/{user_id}/reset", summary="Start a new session (the profile stays)", **v1)
+    def reset(user_id: UserId, agent: AgentDep) -> dict[str, str]:
         return {"session_id": agent.reset(user_id).session.id}
 
-    @app.get("/v1/users/{user_id:path}/profile", summary="What the user told about themself", **v1)
-    def profile(user_id: str, agent: AgentDep) -> dict[str, Any]:
+    @app.get("/v1/users/{user_id}/profile", summary="What the user told about themself", **v1)
+    def profile(user_id: UserId, agent: AgentDep) -> dict[str, Any]:
         return agent.state(user_id).profile
 
-    @app.delete("/v1/users/{user_id:path}/profile", summary="Forget the user's profile (not the chat)", **v1)
-    def forget_profile(user_id: str, agent: AgentDep) -> dict[str, bool]:
+    @app.delete("/v1/users/{user_id}/profile", summary="Forget the user's profile (not the chat)", **v1)
+    def forget_profile(user_id: UserId, agent: AgentDep) -> dict[str, bool]:
         agent.forget_profile(user_id)
         return {"forgotten": True}
 
-    @app.delete("/v1/users/{user_id:path}", summary="Forget everything about the user", **v1)
-    def forget(user_id: str, agent: AgentDep) -> dict[str, bool]:
+    @app.delete("/v1/users/{user_id}", summary="Forget everything about the user", **v1)
+    def forget(user_id: UserId, agent: AgentDep) -> dict[str, bool]:
         agent.forget(user_id)
         return {"forgotten": True}
 
@@ -194,7 +214,7 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
                 probe()
                 checks[name] = "ok"
             except Exception as error:  # a probe reports, it never raises
-                checks[name] = f"down: {error}"
+                checks[name] = masking.mask(f"down: {error}")
         healthy = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
@@ -206,6 +226,32 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
         return Response(body, media_type=content_type)
 
     return app
+
+
+USERS = "/v1/users/"
+
+
+class UserPaths:
+    """A user id is one path segment, percent-encoded: `/v1/users/bob%2Fprofile` is user `bob/profile`.
+
+    Routing sees the decoded path, where that reads as the profile of `bob`; so the user segment is
+    passed on still encoded (from the raw path) and `path_user_id` decodes it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw and raw.startswith(USERS.encode()):
+            segment, slash, rest = raw.decode("latin-1").partition("?")[0][len(USERS) :].partition("/")
+            scope = {**scope, "path": f"{USERS}{segment}{slash}{unquote(rest)}"}
+        await self.app(scope, receive, send)
+
+
+def path_user_id(user_id: str) -> str:
+    """The user id of a `/v1/users/{user_id}` path, decoded once (see UserPaths)."""
+    return unquote(user_id)
 
 
 def _problem(error: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,32 +23,49 @@ class RateLimited(DialogError):
         self.retry_after_s = retry_after_s
 
 
-class RateLimiter:
-    """At most `per_minute` messages per user in each clock minute (a fixed window in Redis).
+# KEYS: the user's rate log (a sorted set of message times). ARGV: now (ms), window (ms), limit, member.
+# A sliding window: counts the messages of the last `window`; one over the limit is not logged, and
+# the answer is then the time (ms) until the oldest logged one leaves the window.
+_SLIDING_WINDOW = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+  return tonumber(oldest) + window - now
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+"""
+WINDOW_MS = 60_000
 
-    The counter key carries the user's hash tag, so on Redis Cluster it sits beside the user's state.
+
+class RateLimiter:
+    """At most `per_minute` messages per user in any 60 seconds (a sliding window in Redis).
+
+    The log's key carries the user's hash tag, so on Redis Cluster it sits beside the user's state
+    (and is forgotten with it). A message refused is not counted.
     """
 
     def __init__(self, store: StateStore, per_minute: int) -> None:
         self.store = store
         self.per_minute = per_minute
+        self._admit = store.redis.register_script(_SLIDING_WINDOW)
 
     def check(self, user_id: str, channel: str) -> None:
         """Count one message; raise RateLimited when the user is over the limit."""
         self.store.validate_user_id(user_id)
         if self.per_minute <= 0:
             return
-        now = time.time()
-        window = int(now // 60)
-        key = self.store.key(user_id, f"rate:{window}")
+        now_ms = int(time.time() * 1000)
         with redis_errors():
-            pipe = self.store.redis.pipeline(transaction=True)
-            pipe.incr(key)
-            pipe.expire(key, 61)
-            count, _ = pipe.execute()
-        if count > self.per_minute:
+            wait_ms = self._admit(
+                keys=[self.store.key(user_id, "rate")],
+                args=[now_ms, WINDOW_MS, self.per_minute, f"{now_ms}-{uuid.uuid4().hex[:8]}"],
+            )
+        if wait_ms > 0:
             metrics.RATE_LIMITED.labels(channel).inc()
-            wait = max(1, math.ceil((window + 1) * 60 - now))
+            wait = max(1, math.ceil(wait_ms / 1000))
             raise RateLimited(f"Too many messages; please wait {wait} seconds and try again.", wait)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from dialog.settings import Settings
+from dialog.settings import Settings, url_credentials
 
 trace_id: ContextVar[str] = ContextVar("trace_id", default="-")
 
@@ -39,9 +39,8 @@ def secret_values(settings: Settings) -> list[str]:
         for value in settings.model_dump().values()
         if isinstance(value, SecretStr) and value.get_secret_value()
     ]
-    if settings.redis_url and "@" in settings.redis_url:
-        credentials = settings.redis_url.partition("://")[2].rpartition("@")[0]
-        found.append(credentials.partition(":")[2])
+    for url in (settings.redis_url, settings.falkordb_url, settings.neo4j_uri):
+        found.extend(url_credentials(url or ""))
     return sorted({value for value in found if len(value) >= 4}, key=len, reverse=True)
 
 

@@ -15,7 +15,6 @@ import logging
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -141,13 +140,11 @@ class Repl:
 
     def deliver_due(self) -> int:
         """Print this user's due outbox messages; each is taken once (atomically), even with two REPLs."""
-        now, shown = time.time(), 0
-        for message in self.outbox.pending(CHANNEL, self.user_id):
-            if message.due_at <= now and self.outbox.cancel(CHANNEL, message.id):
-                icon = "⏰ " if message.kind == "reminder" else ""
-                self.console.print(f"[bold magenta]bot>[/bold magenta] {icon}{escape(message.text)}")
-                shown += 1
-        return shown
+        due = self.outbox.take_due(CHANNEL, self.user_id)
+        for message in due:
+            icon = "⏰ " if message.kind == "reminder" else ""
+            self.console.print(f"[bold magenta]bot>[/bold magenta] {icon}{escape(message.text)}")
+        return len(due)
 
     def _watch_outbox(self) -> None:
         while not self._stop.wait(POLL_S):

@@ -2,18 +2,22 @@
 
 On SIGTERM or Ctrl-C uvicorn stops taking connections, lets in-flight requests finish (up to
 SHUTDOWN_GRACE_S), then runs the app's shutdown, which waits for WeChat turns still running.
+With the embedded default, the serving process also restarts the embedded server if it dies.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from dialog.channels.logs import uvicorn_log_config
 from dialog.channels.wechat.protocol import WeChatConfig
 from dialog.runtime.embedded import EmbeddedServer
+from dialog.runtime.supervisor import EmbeddedSupervisor
 from dialog.settings import Settings
 
 SHUTDOWN_GRACE_S = 30
@@ -26,9 +30,17 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     WeChatConfig.from_settings(settings)  # settings mistakes: one sentence now, not one per worker
-    if settings.embedded:  # start it once here, before the workers race for it
-        EmbeddedServer(settings.home).ensure_running()
+    supervisor = None
+    if settings.embedded:  # start it once here, before the workers race for it; restart it if it dies
+        server = EmbeddedServer(settings.home)
+        server.ensure_running()
+        supervisor = EmbeddedSupervisor(server)
+        supervisor.start()
     metrics_dir = _shared_metrics_dir(settings, workers)
+    # After a graceful shutdown uvicorn raises the signal it caught again, under the handler it
+    # found: with the default one a single in-process worker died of it (exit -15) before the
+    # cleanup below ran. This handler turns it into a normal exit, as with several workers.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
             "dialog.channels.http:create_app",
@@ -42,8 +54,14 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
             access_log=False,
         )
     finally:
+        if supervisor:
+            supervisor.stop()
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _shared_metrics_dir(settings: Settings, workers: int) -> Path | None:

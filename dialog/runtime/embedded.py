@@ -72,6 +72,10 @@ class EmbeddedServer:
 
     # ---------------------------------------------------------------- queries
 
+    def pid(self) -> int | None:
+        """The pid the server wrote at start (it may have died since: see `is_redis_process`)."""
+        return self._read_pid()
+
     def status(self) -> ServerStatus:
         pid = self._read_pid()
         alive = pid is not None and is_redis_process(pid)

@@ -7,6 +7,7 @@ it is and nothing is started.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -14,9 +15,11 @@ import redis
 from redis.cluster import RedisCluster
 
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings, mask_url_password
+from dialog.settings import Settings, mask_url
 from dialog.state.store import RedisClient
 from knowledge.graph import FalkorDBStore, GraphStore, Neo4jStore
+
+REWRITE_WAIT_S = 30.0
 
 
 @dataclass
@@ -36,16 +39,23 @@ class Services:
             url = embedded.url
         else:
             url = settings.redis_url or ""
-        return cls(settings, _redis_client(url, settings), mask_url_password(url), embedded)
+        return cls(settings, _redis_client(url, settings), mask_url(url), embedded)
 
     @cached_property
     def graph_url(self) -> str:
-        """Where the graph lives: Neo4j if configured, else FalkorDB (configured, or the Redis server)."""
+        """Where the graph lives: Neo4j if configured, else FalkorDB (configured, or the Redis server).
+
+        It may carry credentials: show `graph_where`, never this."""
         if self.settings.neo4j_uri:
             return self.settings.neo4j_uri
         if self.settings.falkordb_url:
             return self.settings.falkordb_url
         return self.embedded.url if self.embedded else self.settings.redis_url or ""
+
+    @property
+    def graph_where(self) -> str:
+        """`graph_url` fit to show or log (credentials masked)."""
+        return mask_url(self.graph_url)
 
     @property
     def graph(self) -> GraphStore:
@@ -60,11 +70,23 @@ class Services:
         return self._graph
 
     def compact(self) -> None:
-        """After a bulk write (a graph import): the embedded server rewrites its append-only file as a
-        snapshot in the background, so its next start loads that instead of replaying every query
-        (see embedded.py). An external server's persistence is its operator's business."""
-        if self.embedded is not None:
-            self.redis.bgrewriteaof()
+        """After a bulk write (a graph import) or a deletion: the embedded server rewrites its
+        append-only file as a snapshot in the background, so its next start loads that instead of
+        replaying every query (see embedded.py), and deleted data leaves the disk once the rewrite
+        is done (under a second for the world graph). A rewrite already running was forked before
+        the change, so this one waits for it and starts another (up to REWRITE_WAIT_S). An external
+        server's persistence is its operator's business (docs/channels.md, "Erasure")."""
+        if self.embedded is None:
+            return
+        deadline = time.monotonic() + REWRITE_WAIT_S
+        while True:
+            try:
+                self.redis.bgrewriteaof()
+                return
+            except redis.ResponseError as error:
+                if "in progress" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.redis.close()

@@ -2,7 +2,8 @@
 
 A reminder is a form with two slots (when, what), so a missing part is asked for and a correction
 is understood. It is scheduled in the outbox (Redis) for the channel the user spoke on; that
-channel delivers it when due (the REPL prints it, WeChat pushes it), also after a restart.
+channel delivers it when due (the REPL prints it, WeChat pushes it, the JSON API hands it out,
+`dialog ask` prints it), also after a restart. On a channel that delivers nothing later, it says so.
 "Show my reminders" and "cancel my reminder(s) [to ...]" work on the reminders of that channel.
 """
 
@@ -97,6 +98,12 @@ class ReminderSkill(Form):
             cancel = _CANCEL.search(turn.nlu.normalized)
             if cancel:
                 return self._cancel(turn, cancel)
+            if not self.ctx.outbox.delivers(turn.channel):
+                return SkillResult(say(
+                    turn.nlu.language,
+                    "Sorry, I can't send you reminders here: nothing on this channel delivers them later.",
+                    "抱歉，这里没法给你发提醒：这个渠道收不到我之后发的消息。",
+                ))  # fmt: skip
         return super().handle(turn)
 
     # ------------------------------------------------------------------ the form

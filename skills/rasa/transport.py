@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from dialog.settings import mask_url
 from skills.api import SkillError, SkillTimeout, SkillUnavailable
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class ActionServer:
 
     def __init__(self, url: str, timeout_s: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self.where = self.url
+        self.where = mask_url(self.url)
         self.timeout_s = timeout_s
         self._missing: set[str] = set()
 
@@ -114,8 +115,10 @@ class ActionServer:
         try:
             response = httpx.get(f"{base}/health", timeout=min(self.timeout_s, 2.0))
         except httpx.HTTPError:
-            return f"The Rasa action server at {self.url} is not reachable."
-        return None if response.status_code == 200 else f"The Rasa action server at {self.url} is unhealthy."
+            return f"The Rasa action server at {self.where} is not reachable."
+        return (
+            None if response.status_code == 200 else f"The Rasa action server at {self.where} is unhealthy."
+        )
 
     async def run(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         action = payload.get("next_action")
@@ -124,10 +127,10 @@ class ActionServer:
                 response = await client.post(self.url, json=payload)
         except httpx.TimeoutException as error:
             raise SkillTimeout(
-                f"The Rasa action server at {self.url} did not answer within {self.timeout_s:g} s."
+                f"The Rasa action server at {self.where} did not answer within {self.timeout_s:g} s."
             ) from error
         except httpx.TransportError as error:
-            raise SkillUnavailable(f"The Rasa action server at {self.url} is not reachable.") from error
+            raise SkillUnavailable(f"The Rasa action server at {self.where} is not reachable.") from error
         body = _json(response)
         if response.status_code == 200:
             return body if isinstance(body, dict) else {"events": [], "responses": []}
@@ -136,7 +139,7 @@ class ActionServer:
             return None
         if response.status_code == 404:
             self._missing.add(str(action))
-            raise SkillError(f"The Rasa action server at {self.url} has no action named '{action}'.")
+            raise SkillError(f"The Rasa action server at {self.where} has no action named '{action}'.")
         detail = body.get("error") if isinstance(body, dict) else response.text[:200]
         raise SkillError(
             f"Rasa action '{action}' failed on the action server ({response.status_code}): {detail}"

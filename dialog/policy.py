@@ -2,8 +2,10 @@
 own profile > a stalled conversation gets a new topic > a confident skill (its own score or the
 intent classifier's) > a knowledge question (classifier), or one the knowledge package reads as a
 graph question, about a linked entity ("Muhammed Ali" links the city of Ali, but asks nothing) or a
-whole type ("the biggest country in the world") > the user gives their name (greeted by it) > core
-chat. The topic manager and editorial answers are the fallbacks. Every decision records its reason."""
+whole type ("the biggest country in the world"), or a factual question the graph cannot answer (KBQA
+says it does not know rather than core chat answering from its corpus) > the user gives their name
+(greeted by it) > core chat. The topic manager and editorial answers are the fallbacks. Every
+decision records its reason."""
 
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ class HierarchicalPolicy:
                     f"skill '{best}' scored {best_score:.2f} >= {self.skill_threshold}",
                     (CHITCHAT, EDITORIAL),
                 )
+        if turn.nlu.graph_unknown:
+            reason = f"a factual question the graph cannot answer ({turn.nlu.graph_unknown}): KBQA abstains"
+            return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))
         if intent.name == KNOWLEDGE_INTENT and intent.confidence >= self.knowledge_threshold:
             reason = f"knowledge question (confidence {intent.confidence:.2f} >= {self.knowledge_threshold})"
             return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))

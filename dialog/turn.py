@@ -67,6 +67,7 @@ class Understanding(BaseModel):
     empathy: Empathy = Field(default_factory=Empathy)
     entities: list[Entity] = Field(default_factory=list)
     graph_question: bool = False  # the knowledge package reads it as a question it can take
+    graph_unknown: str = ""  # why the graph cannot answer that question (KBQA says it does not know)
     profile_facts: dict[str, Any] = Field(default_factory=dict)
 
 

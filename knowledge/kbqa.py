@@ -2,7 +2,10 @@
 
 Answering itself is an `Answerer` (entity + relation path -> Cypher -> verbalised answer). The graph
 answerer declines what is not a question it understands ("I love Paris"); a question it understands
-but the graph cannot answer gets an honest "I don't know", never an invented fact.
+but the graph cannot answer gets an honest "I don't know", never an invented fact: so does a factual
+question about a name the graph does not hold ("Which currency is used in Wakanda?") or asking for
+what the graph does not hold ("Who is the president of France?"), which core chat would otherwise
+answer from its corpus with a fact about something else. The trace says why (`abstain`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from dialog.turn import KBQA, HandlerResult, Turn
 from knowledge import paths
 from knowledge.base import KnowledgeBase, Tools
 from knowledge.linking import Node
-from knowledge.questions import Cues, Plan, Question, Subject
+from knowledge.questions import UNKNOWN_ENTITY, Cues, Plan, Question, Subject
+from knowledge.text import fold
 from knowledge.verbalise import name
 
 MAX_READINGS = 6  # readings of an ambiguous name tried when the first finds nothing
@@ -54,9 +58,13 @@ class GraphQuestionStage:
 
     def __call__(self, turn: Turn) -> None:
         try:
-            turn.nlu.graph_question = self.answerer.understand(turn) is not None
+            question = self.answerer.understand(turn)
         except ServiceUnavailable as error:  # without the graph the turn goes on, as chat
             turn.trace.record("graph_question", f"not read: {error}")
+            return
+        turn.nlu.graph_question = question is not None
+        if question is not None and question.unknown is not None:
+            turn.nlu.graph_unknown = question.abstain_reason()
 
 
 class GraphAnswerer:
@@ -83,7 +91,17 @@ class GraphAnswerer:
         recent = [(e.type, e.id) for e in turn.state.last_entities]
         mentions = self.base.linker.link(text, recent)
         context = [tools.index.nodes[tools.index.by_key[key]] for key in recent if key in tools.index.by_key]
-        return tools.parser.parse(text, mentions, context, self._previous(turn, tools))
+        question = tools.parser.parse(text, mentions, context, self._previous(turn, tools))
+        unknown = question.unknown if question is not None else None
+        if (
+            unknown is not None
+            and unknown.reason == UNKNOWN_ENTITY
+            and tools.index.matcher.get(fold(unknown.name))
+        ):
+            return (
+                None  # a name of the graph the linker found unlikely here ("Male"): never "I couldn't find"
+            )
+        return question
 
     def _previous(self, turn: Turn, tools: Tools) -> Cues | None:
         """The cues of the last knowledge question ("What about Uganda?"), looking past elliptical
@@ -106,6 +124,7 @@ class GraphAnswerer:
             "compare": self._compare,
             "check": self._check,
             "describe": self._describe,
+            "abstain": self._abstain,
         }[question.kind]
         return handler(question, language)
 
@@ -227,6 +246,16 @@ class GraphAnswerer:
             return None
         facts = self.facts.about(question.subjects[0].node, language, limit=4)
         return _join(facts, language) if facts else None
+
+    def _abstain(self, question: Question, language: str) -> str:
+        unknown, lexicon = question.unknown, self.base.tools().lexicon
+        assert unknown is not None
+        what = unknown.what.get(language) or unknown.what.get("en", "")
+        if unknown.reason == UNKNOWN_ENTITY:
+            return lexicon.answer("unknown_entity", language, what=what, s=unknown.name)
+        return lexicon.answer(
+            "not_held", language, what=what, s=name(_node_map(question.subjects[0].node), language)
+        )
 
     def _what(self, plan: Plan, language: str) -> str:
         if plan.attribute is not None:

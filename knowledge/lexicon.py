@@ -12,16 +12,20 @@ import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import jieba
+import jieba.posseg
 import yaml
 
 from dialog.chat.text import tokens
 from dialog.errors import InvalidInput
 from dialog.settings import SHIPPED_DATA_DIR
+from knowledge.linking import common_english_words
 from knowledge.matching import Match, PhraseMatcher
-from knowledge.text import fold
+from knowledge.text import fold, is_cjk
 
 SHIPPED_LEXICON = SHIPPED_DATA_DIR / "knowledge" / "relations.yaml"
 LANGUAGES = ("en", "zh")
@@ -29,14 +33,17 @@ PLACEHOLDER = "_"  # stands for a cue or an entity in what is left of a question
 ASKING_WORDS = {"which", "what", "哪个", "哪些", "什么"}  # before the kind of thing a question asks for
 # Properties that are bookkeeping or names, never asked about as attributes.
 NOT_ATTRIBUTES = {"id", "name", "name_zh", "aliases", "source", "kind", "country_iso2", "admin1"}
+# jieba's part-of-speech tags of names (people, places, organisations, other proper nouns): "瓦坎达"
+# is tagged nr, "尼亚" of "自由尼亚" ns.
+NAME_TAGS = ("nr", "ns", "nt", "nz")
 
 
 @dataclass(frozen=True)
 class Cue:
     """A phrase of the question that means something to KBQA."""
 
-    kind: str  # type | relation | location | attribute | superlative | comparative | count | describe
-    #           | yes_no | world | follow_up
+    kind: str  # type | relation | location | attribute | not_held | superlative | comparative | count
+    #           | describe | yes_no | world | follow_up
     key: str
     start: int
     end: int
@@ -85,6 +92,26 @@ class AttributeSpec:
         return label in self.properties or label in self.same_as
 
 
+@dataclass
+class NotHeldSpec:
+    """Something people ask of a place that the graph does not hold ("the president of France")."""
+
+    name: str
+    of: list[str]  # the labels it is asked of
+    noun: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word of a message, where it is, and whether it reads as a name."""
+
+    text: str
+    start: int
+    end: int
+    name: bool
+    tag: str  # jieba's part of speech
+
+
 def _texts(value: Any) -> dict[str, str]:
     return {lang: str(value[lang]) for lang in LANGUAGES if isinstance(value, dict) and lang in value}
 
@@ -131,6 +158,10 @@ class Lexicon:
                 dict(spec.get("same_as") or {}),
             )
             for name, spec in (config.get("attributes") or {}).items()
+        }
+        self.not_held = {
+            name: NotHeldSpec(name, _listed(spec.get("of")), _texts(spec.get("noun")))
+            for name, spec in (config.get("not_held") or {}).items()
         }
         self.answers = {name: _texts(texts) for name, texts in (config.get("answers") or {}).items()}
         self.facts = {label: _listed(items) for label, items in (config.get("facts") or {}).items()}
@@ -209,6 +240,8 @@ class Lexicon:
             yield from cues("relation", name, spec.get("phrases"))
         for name, spec in (config.get("attributes") or {}).items():
             yield from cues("attribute", name, spec.get("phrases"))
+        for name, spec in (config.get("not_held") or {}).items():
+            yield from cues("not_held", name, spec.get("phrases"))
         yield from cues("location", "", config.get("location"))
         for kind, section in (("superlative", "superlatives"), ("comparative", "comparatives")):
             for key, phrases in (config.get(section) or {}).items():
@@ -238,6 +271,32 @@ class Lexicon:
         asked = any(before in ASKING_WORDS and word not in self.explained for before, word in pairs)
         return content, asked
 
+    def words(self, text: str) -> list[Word]:
+        """The words of `text` (jieba's segmentation) and whether each reads as a name: in Chinese a
+        word jieba tags as a name or does not know; in Latin script a capitalised word (the first one
+        only if everyday English does not use it: words of the chatterbot English corpus) or, in a
+        text without capitals, a word everyday English does not use."""
+        everyday = common_english_words()
+        capitals = any(char.isupper() for char in text)
+        found, start = [], 0
+        for word, tag in _tagged(text):
+            end = start + len(word)
+            if is_cjk(word):
+                name = tag.startswith(NAME_TAGS) or not jieba.dt.FREQ.get(word)
+            elif word.isalpha() and fold(word) not in self.explained:
+                rare = bool(everyday) and word.lower() not in everyday
+                first = not text[:start].strip()
+                name = (word[0].isupper() and (rare or not first)) or (not capitals and rare)
+            else:
+                name = False
+            found.append(Word(word, start, end, name, tag))
+            start = end
+        return found
+
+    def is_content(self, word: Word) -> bool:
+        """Neither a function word, nor space, nor punctuation."""
+        return bool(re.search(r"\w", word.text)) and fold(word.text) not in self.explained
+
     def answer(self, name: str, language: str, **values: Any) -> str:
         templates = self.answers.get(name) or {}
         template = templates.get(language) or templates.get("en") or ""
@@ -248,6 +307,11 @@ class Lexicon:
         if spec is None:
             return label if language == "zh" else _phrasing(label) + ("s" if count != 1 else "")
         return spec.noun_for(language, count)
+
+
+@lru_cache(maxsize=4096)
+def _tagged(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((pair.word, pair.flag) for pair in jieba.posseg.lcut(text))
 
 
 def _placed(cue: Cue, match: Match[Cue]) -> Cue:

@@ -7,19 +7,41 @@ entity first), each one forwards or backwards as the types allow, with the graph
 relations (city -> country -> continent) added where a step needs them. "What currency is used in
 the country whose capital is Nairobi?" becomes Nairobi <-HAS_CAPITAL- Country -USES_CURRENCY->
 Currency because that is the only order in which the types fit.
+
+A factual question the graph cannot answer is read as one too, so that KBQA can say it does not know
+instead of leaving it to core chat, whose corpus would answer with a fact about something else
+("Which currency is used in Wakanda?" -> "Rand"): one about a name the graph does not hold, or one
+asking an entity for something the graph does not hold (the lexicon's `not_held`: "the president of
+France").
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
-from knowledge.lexicon import PLACEHOLDER, AttributeSpec, Cue, Lexicon, RelationSpec
+from knowledge.lexicon import (
+    ASKING_WORDS,
+    NAME_TAGS,
+    PLACEHOLDER,
+    AttributeSpec,
+    Cue,
+    Lexicon,
+    RelationSpec,
+    Word,
+)
 from knowledge.linking import Candidate, Mention, Node, _fold_with_offsets
+from knowledge.text import fold, is_cjk
 
 MAX_RELATIONS = 3
 MAX_IMPLICIT = 2
 MAX_UNEXPLAINED = 1  # content words a question may have beyond its cues and entities ("these days")
+UNKNOWN_ENTITY = "unknown entity"  # abstention reasons: the graph holds no such name
+NOT_HELD = "not in the graph"  # the graph holds nothing of the kind about the entity
+QUESTION_WORDS = {*ASKING_WORDS, "who", "whom", "whose", "where", "when", "how", "谁", "哪", "多少", "几"}
+_THE_BOT = re.compile(r"\byou\b|\byour\b|你|您", re.IGNORECASE)
+_YOUR = re.compile(r"\byour\b|你的|您的", re.IGNORECASE)  # "What's your favourite currency?"
 
 
 @dataclass(frozen=True)
@@ -48,14 +70,24 @@ class Subject:
     mention: Mention | None  # None: taken from the dialogue context
 
 
+@dataclass(frozen=True)
+class Unknown:
+    """Why KBQA will answer "I don't know" to a question the graph cannot answer."""
+
+    reason: str  # UNKNOWN_ENTITY | NOT_HELD
+    what: dict[str, str]  # the thing asked for, by language ("currency", "货币")
+    name: str = ""  # UNKNOWN_ENTITY: the name as written ("Wakanda")
+
+
 @dataclass
 class Question:
-    kind: str  # value | count | superlative | compare | check | describe
+    kind: str  # value | count | superlative | compare | check | describe | abstain
     subjects: list[Subject]
     plan: Plan | None
     order: str | None = None  # max | min (superlative, compare)
     yes_no: bool = False
     parsed: Cues | None = None  # what the question's words said (to re-plan for another reading)
+    unknown: Unknown | None = None  # abstain: why
 
     def describe(self) -> dict[str, object]:
         """For the trace."""
@@ -72,7 +104,16 @@ class Question:
             "attribute": plan.attribute.name if plan and plan.attribute else None,
             "order": self.order,
             "yes_no": self.yes_no,
+            **({"abstain": self.abstain_reason()} if self.unknown else {}),
         }
+
+    def abstain_reason(self) -> str:
+        """ "unknown entity: Wakanda", "not in the graph: president of Country:FR France"."""
+        assert self.unknown is not None
+        if self.unknown.reason == UNKNOWN_ENTITY:
+            return f"{UNKNOWN_ENTITY}: {self.unknown.name}"
+        node = self.subjects[0].node
+        return f"{NOT_HELD}: {self.unknown.what.get('en')} of {node.type}:{node.id} {node.name}"
 
 
 @dataclass
@@ -90,6 +131,10 @@ class Cues:
     all: list[Cue]
     unexplained: list[str]  # content words that are neither cues nor entities
     asks_unknown_type: bool  # "Which sea...": asks for a kind of thing the graph does not hold
+    not_held: list[str]  # what it asks that the graph does not hold ("president")
+    asked_type: str | None  # the type right after an asking word ("Which part of the world ...")
+    unknown_name: str | None  # a name that is no entity of the graph ("Wakanda")
+    besides_name: list[str]  # the unexplained words other than that name
 
     @property
     def asks_something(self) -> bool:
@@ -102,16 +147,18 @@ class QuestionParser:
 
     # ------------------------------------------------------------------ cues
 
-    def cues(self, text: str, mentions: list[Mention]) -> Cues:
+    def cues(self, text: str, mentions: list[Mention], words: list[Word] | None = None) -> Cues:
         masked = list(text)
         for mention in mentions:
             masked[mention.start : mention.end] = " " * (mention.end - mention.start)
         folded, offsets = _fold_with_offsets("".join(masked))
         found = [Cue(c.kind, c.key, offsets[c.start], offsets[c.end]) for c in self.lexicon.scan(folded)]
-        remainder = list(text)  # each cue and entity replaced by one placeholder word
-        for start, end in [(m.start, m.end) for m in mentions] + [(c.start, c.end) for c in found]:
-            remainder[start:end] = [f" {PLACEHOLDER} "] + [""] * (end - start - 1)
-        unexplained, asks_unknown_type = self.lexicon.unexplained("".join(remainder))
+        spans = [(m.start, m.end) for m in mentions] + [(c.start, c.end) for c in found]
+        unexplained, asks_unknown_type = self.lexicon.unexplained(_blanked(text, spans))
+        name = self._unknown_name(words if words is not None else self.lexicon.words(text), spans)
+        besides = unexplained
+        if name is not None:
+            besides = self.lexicon.unexplained(_blanked(text, [*spans, name]))[0]
         by_kind: dict[str, list[Cue]] = {}
         for cue in found:
             by_kind.setdefault(cue.kind, []).append(cue)
@@ -134,7 +181,32 @@ class QuestionParser:
             all=found,
             unexplained=unexplained,
             asks_unknown_type=asks_unknown_type,
+            not_held=[c.key for c in by_kind.get("not_held", [])],
+            asked_type=next((c.key for c in by_kind.get("type", []) if _after_asking_word(text, c)), None),
+            unknown_name=text[name[0] : name[1]] if name else None,
+            besides_name=besides,
         )
+
+    def _unknown_name(self, words: list[Word], spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+        """The first name outside every cue and entity, as a span of the text: adjacent words that read
+        as names ("New Genovia"); in Chinese, adjacent content words with a name among them ("自由" +
+        "尼亚": jieba knows 自由 as a word)."""
+        run: list[Word] = []
+        for word in [*words, None]:
+            free = word is not None and not any(start < word.end and word.start < end for start, end in spans)
+            joins = word is not None and (word.name or (is_cjk(word.text) and self.lexicon.is_content(word)))
+            if free and joins and word is not None:
+                run.append(word)
+            elif word is not None and free and not word.text.strip() and run and not is_cjk(run[-1].text):
+                continue  # the space between two Latin words
+            else:
+                if any(w.name for w in run):
+                    last = run[-1]  # "阿格拉巴用" (jieba's words "阿格拉", "巴用"): the name is "阿格拉巴"
+                    functional = "".join(c for c in last.text if is_cjk(c) and c in self.lexicon.explained)
+                    kept = last.text.rstrip(functional) or last.text
+                    return run[0].start, last.start + len(kept)
+                run = []
+        return None
 
     # ------------------------------------------------------------------ questions
 
@@ -150,8 +222,15 @@ class QuestionParser:
         `context`: recent entities, most recent first (for "And its population?"); `previous`: the cues
         of the last knowledge question (for "What about Uganda?").
         """
-        cues = self.cues(text, mentions)
-        if len(cues.unexplained) > MAX_UNEXPLAINED or cues.asks_unknown_type:
+        words = self.lexicon.words(text)
+        mentions = [m for m in mentions if not self._inside_a_longer_name(text, m, mentions, words)]
+        cues = self.cues(text, mentions, words)
+        if cues.asks_unknown_type:
+            return None  # "Which sea ...": a kind of thing the graph does not hold
+        unknown = self._abstention(text, mentions, cues)
+        if unknown is not None:
+            return unknown
+        if len(cues.unexplained) > MAX_UNEXPLAINED:
             return None  # about something the graph does not hold
         if mentions and previous is not None and _elliptical(text, mentions, cues):
             cues = _carry_over(previous, cues)
@@ -170,6 +249,81 @@ class QuestionParser:
         # is what the question is about, and a description would not answer it
         if distinct and cues.describe and len(distinct) == 1 and not cues.unexplained:
             return Question("describe", [Subject(distinct[0].best.node, distinct[0])], None, parsed=cues)
+        return None
+
+    def _inside_a_longer_name(
+        self, text: str, mention: Mention, mentions: list[Mention], words: list[Word]
+    ) -> bool:
+        """ "Monroe" of "Marilyn Monroe", "索科" of "索科维亚": the mention touches a word in the same
+        script, outside every other mention, that reads as a name and is no cue (a Latin word one space
+        away; a Chinese word jieba tags as a name, not one it merely does not know: "安道尔人花"), so it
+        names something else."""
+        cjk = is_cjk(mention.text)
+        separator = "" if cjk else " "
+        for word in words:
+            if any(m.start < word.end and word.start < m.end for m in mentions):
+                continue
+            if word.end <= mention.start:
+                touches = text[word.end : mention.start] == separator
+            else:
+                touches = word.start >= mention.end and text[mention.end : word.start] == separator
+            named = word.tag.startswith(NAME_TAGS) if cjk else word.name
+            if touches and named and is_cjk(word.text) == cjk and not self._is_cue(word.text):
+                return True
+        return False
+
+    def _is_cue(self, word: str) -> bool:
+        folded = fold(word)
+        return any(c.start == 0 and c.end == len(folded) for c in self.lexicon.scan(folded))
+
+    def _abstention(self, text: str, mentions: list[Mention], cues: Cues) -> Question | None:
+        """An honest "I don't know": a question about a name the graph does not hold, asking what the
+        graph holds of its entities or what it does not hold of any ("the currency of Wakanda", "the
+        president of Freedonia"), or one asking an entity for what the graph does not hold ("the
+        president of France"). Never a question to the bot ("Do you speak Klingon?", "你喜欢日本吗？"),
+        nor one that asks nothing ("I love Wakanda")."""
+        words = fold(text).split()
+        inquires = (
+            text.rstrip().endswith(("?", "？"))
+            or cues.describe
+            or cues.count
+            or bool(words and words[0] in QUESTION_WORDS)
+            or any(word in text for word in QUESTION_WORDS if is_cjk(word))
+        )
+        to_the_bot = (cues.yes_no and not cues.describe and _THE_BOT.search(text)) or _YOUR.search(text)
+        if not inquires or to_the_bot or cues.superlative or cues.comparative:
+            return None
+        distinct = _distinct(mentions)
+        if cues.unknown_name and not distinct and len(cues.besides_name) <= MAX_UNEXPLAINED:
+            what = self._asked(cues)
+            if what is not None:
+                unknown = Unknown(UNKNOWN_ENTITY, what, cues.unknown_name)
+                return Question("abstain", [], None, parsed=cues, unknown=unknown)
+        if cues.not_held and distinct and len(cues.unexplained) <= MAX_UNEXPLAINED:
+            spec = self.lexicon.not_held[cues.not_held[0]]
+            for mention in distinct:
+                for candidate in mention.candidates:
+                    if candidate.node.type in spec.of:
+                        unknown = Unknown(NOT_HELD, spec.noun)
+                        subject = Subject(candidate.node, mention)
+                        return Question("abstain", [subject], None, parsed=cues, unknown=unknown)
+        return None
+
+    def _asked(self, cues: Cues) -> dict[str, str] | None:
+        """What a question asks of its subject, by language: what the graph does not hold, a
+        relationship or an attribute. None if it asks only for a type or a place, or for a type the
+        relationship does not reach: then the name is seldom the subject ("Which country was the
+        Caesar salad invented in?", "天佑女王是哪个国家的国歌？")."""
+        lexicon = self.lexicon
+        if cues.not_held:
+            return None if cues.hints else lexicon.not_held[cues.not_held[0]].noun
+        relation = next(
+            (lexicon.relations[c.key] for c in cues.relations if c.key in lexicon.relations), None
+        )
+        if relation is not None:
+            return relation.noun if all(hint in relation.targets for hint in cues.hints) else None
+        if cues.attribute and not cues.hints:
+            return lexicon.attributes[cues.attribute].noun
         return None
 
     def _comparable(self, text: str, cues: Cues) -> bool:
@@ -310,8 +464,12 @@ class QuestionParser:
             steps.append(up)
             label = up.target
         hinted = [h for h in cues.hints if h != start or relations]
-        if attribute is None and hinted and not any(h in {start, *(s.target for s in steps)} for h in hinted):
-            path = self._reach(label, hinted[0])
+        reached = {start, *(s.target for s in steps)}
+        # the type asked for is reached even past another type the question names on the way ("Which
+        # part of the world is the country with capital Nairobi in?": past the country, its continent)
+        asked = [cues.asked_type] if cues.asked_type in hinted and cues.asked_type not in reached else []
+        if attribute is None and hinted and (asked or not any(h in reached for h in hinted)):
+            path = self._reach(label, (asked or hinted)[0])
             if path is None:
                 return None
             steps.extend(path)
@@ -391,6 +549,25 @@ def _elliptical(text: str, mentions: list[Mention], cues: Cues) -> bool:
     residue = "".join(char for char in "".join(rest) if char.isalnum())
     asked = any(c.kind == "follow_up" for c in cues.all) or text.rstrip().endswith(("?", "？"))
     return asked and not residue
+
+
+def _blanked(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each span (a cue, an entity) replaced by one placeholder word."""
+    remainder = list(text)
+    for start, end in spans:
+        remainder[start:end] = [f" {PLACEHOLDER} "] + [""] * (end - start - 1)
+    return "".join(remainder)
+
+
+def _after_asking_word(text: str, cue: Cue) -> bool:
+    """ "Which continent", "哪个洲", "世界哪个地区": the type a question asks for."""
+    before, phrase = fold(text[: cue.start]).rstrip(), fold(text[cue.start : cue.end])
+    words = before.split()
+    return (
+        phrase.startswith("哪")
+        or bool(words and words[-1] in ASKING_WORDS)
+        or before.endswith(tuple(w for w in ASKING_WORDS if is_cjk(w)))
+    )
 
 
 def _retype(mention: Mention, label: str) -> Candidate | None:

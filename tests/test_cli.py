@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pexpect
 
+from dialog.agent import Agent
+from dialog.outbox import OutboundMessage, Outbox
+from dialog.settings import Settings
+from skills.registry import SkillRegistry
 from tests.conftest import BIN, run_dialog
 
 
@@ -19,6 +23,23 @@ def test_ask_prints_the_reply_and_json_has_the_contract(home: Path) -> None:
     reply = json.loads(run_dialog("ask", "--user", "cli-ask", "--json", "你好", env=env).stdout)
     assert {"text", "route", "session_id", "intent", "emotion", "trace"} <= reply.keys()
     assert reply["trace"]["understanding"]["language"] == "zh"
+
+
+def test_ask_prints_the_users_reminders_that_fell_due(home: Path) -> None:
+    env = {"DIALOG_HOME": str(home)}
+    set_it = run_dialog("ask", "--user", "cli-remind", "remind me in 10 minutes to stretch", env=env)
+    assert set_it.stdout.startswith("OK, I'll remind you to stretch")
+    agent = Agent.from_settings(Settings(home=home), skills=SkillRegistry())
+    try:
+        outbox = Outbox(agent.services.redis, agent.settings)
+        due = OutboundMessage(user_id="cli-remind", channel="cli", text="⏰ Reminder: drink", due_at=0)
+        outbox.schedule(due)
+    finally:
+        agent.close()
+    later = run_dialog("ask", "--user", "cli-remind", "--json", "hello", env=env)
+    assert [m["text"] for m in json.loads(later.stdout)["messages"]] == ["⏰ Reminder: drink"]
+    again = run_dialog("ask", "--user", "cli-remind", "hello", env=env)
+    assert "drink" not in again.stdout  # taken once
 
 
 def test_ask_with_bad_input_or_redis_down_prints_one_sentence(home: Path) -> None:

@@ -59,3 +59,20 @@ def test_scheduled_messages_survive_a_server_restart(own_home: Path, user_id: st
         assert (message.text, message.kind, message.user_id) == ("stretch", "reminder", user_id)
     finally:
         agent.close()
+
+
+def test_undelivered_messages_expire_and_a_users_messages_are_forgotten(own_home: Path, user_id: str) -> None:
+    settings = Settings(home=own_home, outbox_ttl_days=1.0 / 86_400)  # one second
+    agent = Agent.from_settings(settings)
+    outbox = Outbox(agent.services.redis, settings)
+    try:
+        stale = outbox.schedule(OutboundMessage(user_id=user_id, channel="t3", text="stale", due_at=0))
+        time.sleep(1.2)
+        fresh = outbox.schedule(OutboundMessage(user_id="other", channel="t3", text="fresh", due_at=0))
+        assert [m.id for m in outbox.pending("t3")] == [fresh.id]  # the stale one left all three keys
+        assert agent.services.redis.zscore(outbox._keys("t3")[2], stale.id) is None
+        outbox.schedule(OutboundMessage(user_id=user_id, channel="t4", text="a", due_at=time.time() + 60))
+        assert outbox.forget(user_id) == 1 and outbox.forget("other") == 1
+        assert outbox.pending("t3") == outbox.pending("t4") == []
+    finally:
+        agent.close()

@@ -242,6 +242,14 @@ def test_list_and_cancel_reminders(builtin_agent: Agent, user_id: str) -> None:
     assert ask(builtin_agent, user_id, "show my reminders", "skill:reminders") == "You have no reminders set."
 
 
+def test_a_channel_that_delivers_nothing_later_says_so(builtin_agent: Agent, user_id: str) -> None:
+    english = ask(builtin_agent, user_id, "remind me in 10 minutes to stretch", "skill:reminders", "sms")
+    assert english.startswith("Sorry, I can't send you reminders here")
+    chinese = ask(builtin_agent, user_id, "10分钟后提醒我喝水", "skill:reminders", channel="sms")
+    assert chinese.startswith("抱歉，这里没法给你发提醒")
+    assert reminders_of(builtin_agent, user_id, "sms") == []
+
+
 def test_reminders_survive_a_server_restart_and_are_delivered_once(own_home: Path, user_id: str) -> None:
     settings = Settings(home=own_home, timezone=TZ)
     agent = skill_agent(settings, [ReminderSkill()])

@@ -83,17 +83,21 @@ def test_a_long_turn_keeps_its_lock_past_the_lease(own_home: Path) -> None:
         agent.close()
 
 
-def test_serve_restarts_a_crashed_embedded_server(own_home: Path) -> None:
+def test_serve_restarts_a_crashed_embedded_server_and_clears_its_stale_locks(own_home: Path) -> None:
     served = ServeProcess({"DIALOG_HOME": str(own_home)})
     try:
         chat = {"user_id": "survivor", "text": "hello"}
         assert httpx.post(f"{served.url}/v1/chat", json=chat, timeout=30).status_code == 200
+        with EmbeddedServer(own_home).client() as client:  # a lock the crash will bring back
+            client.set("dialog:{u:survivor}:lock", "a dead turn's token", px=60_000)
+        time.sleep(1.2)  # appendfsync everysec
         kill_server(own_home)
         started, status = time.monotonic(), 0
         while status != 200 and time.monotonic() - started < 30:
             status = httpx.post(f"{served.url}/v1/chat", json=chat, timeout=30).status_code
             time.sleep(0.2)
         assert status == 200, "the server was not restarted"
+        assert time.monotonic() - started < 15  # not the lock's 60 s, nor a 409 after 20 s
         history = httpx.get(f"{served.url}/v1/users/survivor/state", timeout=10).json()["history"]
         assert len(history) == 2  # the turn before the crash was on disk
     finally:

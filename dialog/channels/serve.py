@@ -34,7 +34,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if settings.embedded:  # start it once here, before the workers race for it; restart it if it dies
         server = EmbeddedServer(settings.home)
         server.ensure_running()
-        supervisor = EmbeddedSupervisor(server)
+        supervisor = EmbeddedSupervisor(server, settings.key_prefix)
         supervisor.start()
     metrics_dir = _shared_metrics_dir(settings, workers)
     # After a graceful shutdown uvicorn raises the signal it caught again, under the handler it

@@ -134,6 +134,10 @@ class EmbeddedServer:
 
     # ---------------------------------------------------------------- internals
 
+    def client(self, timeout: float = 5.0) -> redis.Redis:
+        """A client of the server's (one try per command: for probes and housekeeping)."""
+        return self._client(timeout)
+
     def _client(self, timeout: float) -> redis.Redis:
         return redis.Redis(
             unix_socket_path=str(self.socket),

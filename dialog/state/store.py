@@ -72,11 +72,13 @@ def redis_errors(what: str = "The conversation store (Redis)") -> Iterator[None]
 
 
 class LeaseKeeper:
-    """Renews the leases of the locks this process holds, every third of a lease, from one thread."""
+    """Renews the leases of the locks this process holds, every third of a lease, from one thread;
+    and releases those whose release failed (Redis was down) as soon as Redis answers again."""
 
     def __init__(self, lease_s: float) -> None:
         self.interval_s = lease_s / 3
         self._held: set[Lock] = set()
+        self._unreleased: set[Lock] = set()
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -84,25 +86,38 @@ class LeaseKeeper:
         with self._guard:
             self._held.add(lock)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._renew, name="lock-leases", daemon=True)
+                self._thread = threading.Thread(target=self._keep, name="lock-leases", daemon=True)
                 self._thread.start()
 
-    def drop(self, lock: Lock) -> None:
+    def release(self, lock: Lock) -> None:
         with self._guard:
             self._held.discard(lock)
+        try:
+            lock.release()
+        except redis.exceptions.LockError:  # the lease ran out: nothing to release
+            pass
+        except REDIS_DOWN:
+            with self._guard:
+                self._unreleased.add(lock)
 
-    def _renew(self) -> None:
+    def _keep(self) -> None:
         while True:
             time.sleep(self.interval_s)
             with self._guard:
-                held = list(self._held)
+                held, unreleased = list(self._held), list(self._unreleased)
             for lock in held:
-                try:
-                    lock.reacquire()
-                except redis.exceptions.LockError:  # expired or taken over: the save's revision check guards
-                    self.drop(lock)
-                except REDIS_DOWN:  # renewed again once Redis is back, if the lease has not run out
-                    pass
+                with contextlib.suppress(*REDIS_DOWN):  # renewed next round, if the lease has not run out
+                    try:
+                        lock.reacquire()
+                    except redis.exceptions.LockError:  # expired or taken over: the save's revision check
+                        with self._guard:  # guards the state
+                            self._held.discard(lock)
+            for lock in unreleased:
+                with contextlib.suppress(*REDIS_DOWN):
+                    with contextlib.suppress(redis.exceptions.LockError):
+                        lock.release()
+                    with self._guard:
+                        self._unreleased.discard(lock)
 
 
 class StateStore:
@@ -149,9 +164,7 @@ class StateStore:
         try:
             yield
         finally:
-            self._leases.drop(lock)
-            with contextlib.suppress(redis.exceptions.LockError, *REDIS_DOWN):
-                lock.release()
+            self._leases.release(lock)
 
     # ------------------------------------------------------------------ load / save
 

@@ -6,7 +6,7 @@ candidates are then scored:
 - prior: the type (a country before a city of the same name) and, for cities, population;
 - the alias is the node's own name (+), the mention is lower-case in a text that capitalises (-),
   a city's name is an everyday English word ("Nice", "Split"; measured on the chatterbot English
-  corpus) or opens the sentence (-);
+  corpus) (-), and more so when it opens the sentence;
 - dialogue context: a candidate linked by a relationship to another entity of the message or of the
   recent turns wins ("Paris" is the French capital, unless the context says Texas).
 
@@ -40,7 +40,7 @@ from knowledge.writer import ENTITY, read_meta
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: Chinese aliases without spaces between characters
 MIN_SCORE = 0.3
 TYPE_PRIOR = {"Country": 0.8, "Region": 0.65, "State": 0.6, "Currency": 0.6, "Language": 0.6}
 OTHER_PRIOR = 0.6
@@ -140,8 +140,8 @@ class AliasIndex:
 def _alias_entries(alias: str, index: int, is_name: bool) -> Iterable[tuple[str, Alias]]:
     alias = alias.strip()
     if is_cjk(alias):
-        if len(alias) >= 2:
-            yield fold(alias), Alias(index, alias, is_name, False)
+        if len(alias) >= 2:  # "科科斯 群岛" is matched as "科科斯群岛" is, with or without the space
+            yield _squeeze(fold(alias), list(range(len(alias) + 1)))[0], Alias(index, alias, is_name, False)
         return
     abbreviation = alias.isupper() and len(alias) <= 4
     if len(alias) >= 3 or abbreviation:
@@ -236,7 +236,7 @@ class EntityLinker:
     def link(self, text: str, context: Sequence[tuple[str, str]] = ()) -> list[Mention]:
         """Mentions in `text` with their candidates scored, best first; weak ones left out."""
         index = self.index()
-        folded, offsets = _fold_with_offsets(text)
+        folded, offsets = _squeeze(*_fold_with_offsets(text))
         capitalises = any(char.isupper() for char in text)
         mentions: list[Mention] = []
         for match in index.matcher.all(folded):
@@ -254,11 +254,11 @@ class EntityLinker:
                         if node.type in PLACE_TYPES:
                             continue
                         score -= LOWERCASE_PENALTY
-                    if node.type == "City" and " " not in written:
-                        if written.lower() in common_english_words():
-                            score -= COMMON_WORD_PENALTY
-                        if start == 0:
-                            score -= SENTENCE_START_PENALTY
+                    # a capital letter opening the sentence says nothing of a word everyday English
+                    # does not use ("Oranjestad is the capital of..."); of one it does, it does
+                    everyday = written.lower() in common_english_words()
+                    if node.type == "City" and " " not in written and everyday:
+                        score -= COMMON_WORD_PENALTY + (SENTENCE_START_PENALTY if start == 0 else 0.0)
                 scored.append(Candidate(node, alias.node, score))
             if scored:
                 mentions.append(Mention(start, end, written, _best_per_node(scored)))
@@ -304,6 +304,21 @@ def _apply_context(index: AliasIndex, mentions: list[Mention], context: Sequence
             elif neighbours & recent:
                 candidate.score += RECENT_BONUS
         mention.candidates.sort(key=lambda c: -c.score)
+
+
+def _squeeze(folded: str, offsets: list[int]) -> tuple[str, list[int]]:
+    """`folded` without the spaces between two Chinese characters ("科科斯 群岛": how pycountry writes
+    a name, or a user types one), and the offsets of what is left."""
+    kept = [i for i, char in enumerate(folded) if not (char.isspace() and _between_cjk(folded, i))]
+    if len(kept) == len(folded):
+        return folded, offsets
+    return "".join(folded[i] for i in kept), [offsets[i] for i in kept] + [offsets[len(folded)]]
+
+
+def _between_cjk(text: str, position: int) -> bool:
+    before = text[:position].rstrip()
+    after = text[position:].lstrip()
+    return bool(before and after and is_cjk(before[-1]) and is_cjk(after[0]))
 
 
 def _fold_with_offsets(text: str) -> tuple[str, list[int]]:

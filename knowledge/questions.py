@@ -37,6 +37,10 @@ from knowledge.text import fold, is_cjk
 MAX_RELATIONS = 3
 MAX_IMPLICIT = 2
 MAX_UNEXPLAINED = 1  # content words a question may have beyond its cues and entities ("these days")
+# ... when an asking word names what it asks for ("what currency", "什么钱"): the words around it are
+# the setting, not the subject ("If I travel to Peru, what currency will I need?", "去秘鲁旅游要用什么钱？")
+MAX_UNEXPLAINED_FOCUSED = 3
+GLUED_TAGS = ("j",)  # jieba's abbreviations (巴 of 巴西, 塔): glued to a name, they make a longer one
 UNKNOWN_ENTITY = "unknown entity"  # abstention reasons: the graph holds no such name
 NOT_HELD = "not in the graph"  # the graph holds nothing of the kind about the entity
 QUESTION_WORDS = {*ASKING_WORDS, "who", "whom", "whose", "where", "when", "how", "谁", "哪", "多少", "几"}
@@ -135,6 +139,12 @@ class Cues:
     asked_type: str | None  # the type right after an asking word ("Which part of the world ...")
     unknown_name: str | None  # a name that is no entity of the graph ("Wakanda")
     besides_name: list[str]  # the unexplained words other than that name
+    focused: bool = False  # a relationship or attribute right after an asking word ("what currency")
+
+    @property
+    def tolerated(self) -> int:
+        """How many unexplained words the question may have."""
+        return MAX_UNEXPLAINED_FOCUSED if self.focused else MAX_UNEXPLAINED
 
     @property
     def asks_something(self) -> bool:
@@ -153,9 +163,11 @@ class QuestionParser:
             masked[mention.start : mention.end] = " " * (mention.end - mention.start)
         folded, offsets = _fold_with_offsets("".join(masked))
         found = [Cue(c.kind, c.key, offsets[c.start], offsets[c.end]) for c in self.lexicon.scan(folded)]
+        words = words if words is not None else self.lexicon.words(text)
+        found = [c for c in found if not _inside_a_name(text, c, words)]
         spans = [(m.start, m.end) for m in mentions] + [(c.start, c.end) for c in found]
         unexplained, asks_unknown_type = self.lexicon.unexplained(_blanked(text, spans))
-        name = self._unknown_name(words if words is not None else self.lexicon.words(text), spans)
+        name = self._unknown_name(words, spans)
         besides = unexplained
         if name is not None:
             besides = self.lexicon.unexplained(_blanked(text, [*spans, name]))[0]
@@ -164,8 +176,8 @@ class QuestionParser:
             by_kind.setdefault(cue.kind, []).append(cue)
         attributes = [c.key for c in by_kind.get("attribute", [])]
         specific = [name for name in attributes if not self.lexicon.attributes[name].same_as]
-        words = folded.split()
-        yes_no = bool(by_kind.get("yes_no")) or bool(words and words[0] in self.lexicon.yes_no_en)
+        first_words = folded.split()
+        yes_no = bool(by_kind.get("yes_no")) or bool(first_words and first_words[0] in self.lexicon.yes_no_en)
         first = {kind: cues[0].key for kind, cues in by_kind.items()}
         return Cues(
             relations=by_kind.get("relation", []),
@@ -185,6 +197,7 @@ class QuestionParser:
             asked_type=next((c.key for c in by_kind.get("type", []) if _after_asking_word(text, c)), None),
             unknown_name=text[name[0] : name[1]] if name else None,
             besides_name=besides,
+            focused=any(c.kind in ("relation", "attribute") and _after_asking_word(text, c) for c in found),
         )
 
     def _unknown_name(self, words: list[Word], spans: list[tuple[int, int]]) -> tuple[int, int] | None:
@@ -224,13 +237,14 @@ class QuestionParser:
         """
         words = self.lexicon.words(text)
         mentions = [m for m in mentions if not self._inside_a_longer_name(text, m, mentions, words)]
+        mentions = self._outside_cues(text, mentions)
         cues = self.cues(text, mentions, words)
         if cues.asks_unknown_type:
             return None  # "Which sea ...": a kind of thing the graph does not hold
         unknown = self._abstention(text, mentions, cues)
         if unknown is not None:
             return unknown
-        if len(cues.unexplained) > MAX_UNEXPLAINED:
+        if len(cues.unexplained) > cues.tolerated:
             return None  # about something the graph does not hold
         if mentions and previous is not None and _elliptical(text, mentions, cues):
             cues = _carry_over(previous, cues)
@@ -267,10 +281,24 @@ class QuestionParser:
                 touches = text[word.end : mention.start] == separator
             else:
                 touches = word.start >= mention.end and text[mention.end : word.start] == separator
-            named = word.tag.startswith(NAME_TAGS) if cjk else word.name
+            glued = len(word.text) == 1 and word.tag.startswith(GLUED_TAGS)  # 阿格拉 + 巴 (Agrabah)
+            named = (word.tag.startswith(NAME_TAGS) or glued) if cjk else word.name
             if touches and named and is_cjk(word.text) == cjk and not self._is_cue(word.text):
                 return True
         return False
+
+    def _outside_cues(self, text: str, mentions: list[Mention]) -> list[Mention]:
+        """The mentions that are not part of a longer cue: 大洲 (Ōzu, a Japanese city) of 哪个大洲, Most
+        (a Czech city) of "most populous" say what is asked, not about what."""
+        folded, offsets = _fold_with_offsets(text)
+        cues = [(offsets[c.start], offsets[c.end]) for c in self.lexicon.scan(folded)]
+        return [
+            m
+            for m in mentions
+            if not any(
+                start <= m.start and m.end <= end and end - start > m.end - m.start for start, end in cues
+            )
+        ]
 
     def _is_cue(self, word: str) -> bool:
         folded = fold(word)
@@ -291,15 +319,18 @@ class QuestionParser:
             or any(word in text for word in QUESTION_WORDS if is_cjk(word))
         )
         to_the_bot = (cues.yes_no and not cues.describe and _THE_BOT.search(text)) or _YOUR.search(text)
-        if not inquires or to_the_bot or cues.superlative or cues.comparative:
+        # "the highest mountain in France" asks for what the graph does not hold; "the largest city
+        # in France" is a superlative it answers
+        ranks = (cues.superlative or cues.comparative) and not cues.not_held
+        if not inquires or to_the_bot or ranks:
             return None
         distinct = _distinct(mentions)
-        if cues.unknown_name and not distinct and len(cues.besides_name) <= MAX_UNEXPLAINED:
+        if cues.unknown_name and not distinct and len(cues.besides_name) <= cues.tolerated:
             what = self._asked(cues)
             if what is not None:
                 unknown = Unknown(UNKNOWN_ENTITY, what, cues.unknown_name)
                 return Question("abstain", [], None, parsed=cues, unknown=unknown)
-        if cues.not_held and distinct and len(cues.unexplained) <= MAX_UNEXPLAINED:
+        if cues.not_held and distinct and len(cues.unexplained) <= cues.tolerated:
             spec = self.lexicon.not_held[cues.not_held[0]]
             for mention in distinct:
                 for candidate in mention.candidates:
@@ -324,6 +355,12 @@ class QuestionParser:
             return relation.noun if all(hint in relation.targets for hint in cues.hints) else None
         if cues.attribute and not cues.hints:
             return lexicon.attributes[cues.attribute].noun
+        # "Which continent is Genovia in?", "吉诺维亚在哪个洲？": the type asked for, and nothing else
+        # but the name (not "Which country was the Caesar salad invented in?")
+        if cues.asked_type and not cues.relations and not cues.attribute and not cues.besides_name:
+            spec = lexicon.types.get(cues.asked_type)
+            if spec is not None:
+                return {language: spec.noun_for(language, 1) for language in ("en", "zh")}
         return None
 
     def _comparable(self, text: str, cues: Cues) -> bool:
@@ -549,6 +586,18 @@ def _elliptical(text: str, mentions: list[Mention], cues: Cues) -> bool:
     residue = "".join(char for char in "".join(rest) if char.isalnum())
     asked = any(c.kind == "follow_up" for c in cues.all) or text.rstrip().endswith(("?", "？"))
     return asked and not residue
+
+
+def _inside_a_name(text: str, cue: Cue, words: list[Word]) -> bool:
+    """A Chinese cue inside a longer word jieba tags as a name is part of that name: 小 ("smaller")
+    of 小人国 (Lilliput)."""
+    return is_cjk(text[cue.start : cue.end]) and any(
+        word.tag.startswith(NAME_TAGS)
+        and word.start <= cue.start
+        and cue.end <= word.end
+        and word.end - word.start > cue.end - cue.start
+        for word in words
+    )
 
 
 def _blanked(text: str, spans: list[tuple[int, int]]) -> str:

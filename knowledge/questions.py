@@ -21,6 +21,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
+import jieba
+
 from knowledge.lexicon import (
     ASKING_WORDS,
     NAME_TAGS,
@@ -44,6 +46,11 @@ GLUED_TAGS = ("j",)  # jieba's abbreviations (巴 of 巴西, 塔): glued to a na
 UNKNOWN_ENTITY = "unknown entity"  # abstention reasons: the graph holds no such name
 NOT_HELD = "not in the graph"  # the graph holds nothing of the kind about the entity
 QUESTION_WORDS = {*ASKING_WORDS, "who", "whom", "whose", "where", "when", "how", "谁", "哪", "多少", "几"}
+# a request opening the sentence asks too ("Tell me the capital city of Genovia.", "请告诉我…"); the
+# thing right after it (and an article or "me") is what it asks for ("Name the continent of ...")
+REQUEST_WORDS = {"tell", "name", "give", "show", "告诉"}
+_AFTER_REQUEST = {"me", "us", "the", "a", "an"}
+_KIND_OF = re.compile(r"\b(?:what|which)\s+(?:kind|sort|type)s?\s+of$")  # "what kind of money"
 _THE_BOT = re.compile(r"\byou\b|\byour\b|你|您", re.IGNORECASE)
 _YOUR = re.compile(r"\byour\b|你的|您的", re.IGNORECASE)  # "What's your favourite currency?"
 
@@ -273,6 +280,8 @@ class QuestionParser:
         away; a Chinese word jieba tags as a name, not one it merely does not know: "安道尔人花"), so it
         names something else."""
         cjk = is_cjk(mention.text)
+        if cjk and any(_glued_inside(text, mention, word) for word in words):
+            return True  # 拉斯 (Ar Rass, a Saudi city) of 艾泽拉斯 (Azeroth), one name to jieba
         separator = "" if cjk else " "
         for word in words:
             if any(m.start < word.end and word.start < m.end for m in mentions):
@@ -315,7 +324,7 @@ class QuestionParser:
             text.rstrip().endswith(("?", "？"))
             or cues.describe
             or cues.count
-            or bool(words and words[0] in QUESTION_WORDS)
+            or bool(words and words[0] in QUESTION_WORDS | REQUEST_WORDS)
             or any(word in text for word in QUESTION_WORDS if is_cjk(word))
         )
         to_the_bot = (cues.yes_no and not cues.describe and _THE_BOT.search(text)) or _YOUR.search(text)
@@ -588,6 +597,20 @@ def _elliptical(text: str, mentions: list[Mention], cues: Cues) -> bool:
     return asked and not residue
 
 
+def _glued_inside(text: str, mention: Mention, word: Word) -> bool:
+    """The mention lies inside a longer word jieba tags as a name, and what the word adds is no word of
+    its own: 艾泽 + 拉斯 is another name (Azeroth), 亚美尼亚 + 人 (an Armenian) is still Armenia."""
+    inside = word.start <= mention.start and mention.end <= word.end
+    if (
+        not inside
+        or word.end - word.start == mention.end - mention.start
+        or not word.tag.startswith(NAME_TAGS)
+    ):
+        return False
+    added = [text[word.start : mention.start], text[mention.end : word.end]]
+    return any(piece and not jieba.dt.FREQ.get(piece) for piece in added)
+
+
 def _inside_a_name(text: str, cue: Cue, words: list[Word]) -> bool:
     """A Chinese cue inside a longer word jieba tags as a name is part of that name: 小 ("smaller")
     of 小人国 (Lilliput)."""
@@ -612,9 +635,14 @@ def _after_asking_word(text: str, cue: Cue) -> bool:
     """ "Which continent", "哪个洲", "世界哪个地区": the type a question asks for."""
     before, phrase = fold(text[: cue.start]).rstrip(), fold(text[cue.start : cue.end])
     words = before.split()
+    requested = words[:]
+    while requested and requested[-1] in _AFTER_REQUEST:
+        requested.pop()
     return (
         phrase.startswith("哪")
         or bool(words and words[-1] in ASKING_WORDS)
+        or bool(_KIND_OF.search(before))
+        or (len(requested) == 1 and requested[0] in REQUEST_WORDS)
         or before.endswith(tuple(w for w in ASKING_WORDS if is_cjk(w)))
     )
 

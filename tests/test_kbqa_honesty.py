@@ -204,3 +204,52 @@ def test_superlatives_the_graph_holds_are_still_answered(knowledge: Knowledge) -
     answer = ask(knowledge, "What is the most populous city in France?")
     assert answer is not None and answer.startswith("Paris")
     assert ask(knowledge, "Which city would you like to visit?") is None
+
+
+def test_a_name_jieba_reads_as_one_word_is_not_the_alias_inside_it(knowledge: Knowledge) -> None:
+    """艾泽拉斯 (Azeroth) ends with 拉斯 (Ar Rass, a Saudi city): it is a made-up name, not that city;
+    a demonym (亚美尼亚人, one word to jieba) is still its country."""
+    for text, what in (("艾泽拉斯的首都是哪里？", "首都"), ("艾泽拉斯用什么货币？", "货币")):
+        assert ask(knowledge, text) == f"我不知道艾泽拉斯的{what}——我的知识图谱里没有艾泽拉斯。", text
+    assert ask(knowledge, "亚美尼亚人花的是什么货币？").startswith("亚美尼亚使用的货币是")
+
+
+def test_requests_and_settings_around_a_question(knowledge: Knowledge) -> None:
+    """A request ("Tell me...", "Name the...") asks for what follows it; the setting of a trip (visiting,
+    next month, bring; 出差, 需要换), "what kind of" and a few more phrasings (circulates, 定都, 周围,
+    接壤国, governed from, lies) no longer hide the question."""
+    shilling = pycountry.currencies.get(alpha_3=CountryInfo("Kenya").currencies()[0]).name
+    for text in (
+        "I'm visiting Kenya next month, which currency should I bring?",
+        "Do you know what kind of money circulates in Kenya?",
+    ):
+        assert ask(knowledge, text) == f"Kenya uses the {shilling}.", text
+    assert ask(knowledge, "我要去肯尼亚出差，需要换什么钱？").startswith("肯尼亚使用的货币是")
+    kenya = CountryInfo("Kenya").iso(3)
+    listed = {i["ISO"]["alpha3"] for i in CountryInfo.all().values() if kenya in i.get("borders", [])}
+    neighbours = len(listed | set(CountryInfo("Kenya").borders()))
+    assert ask(knowledge, "请问肯尼亚周围共有几个接壤国？").startswith(f"共{neighbours}个国家。")
+    assert ask(knowledge, "肯尼亚定都在哪个城市？") == "肯尼亚的首都是内罗毕。"
+    africa = continent_names("KE")[0]
+    for text in (
+        "Name the continent of the country whose seat of government is Nairobi.",
+        "Tell me the continent where the country governed from Nairobi lies.",
+    ):
+        answer = ask(knowledge, text)
+        assert answer is not None and answer.endswith(f"Kenya is in {africa}."), (text, answer)
+    answer = ask(knowledge, "Tell me the capital city of Genovia.")
+    assert answer is not None and answer.startswith("I don't know the capital of Genovia")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What is the literacy rate of Peru?", "I don't know the education of Peru"),
+        ("法国最长的河流是哪条？", "我不知道法国的地理"),
+    ],
+)
+def test_what_the_graph_does_not_hold_gets_an_honest_i_dont_know(
+    knowledge: Knowledge, text: str, expected: str
+) -> None:
+    answer = ask(knowledge, text)
+    assert answer is not None and answer.startswith(expected), answer

@@ -244,7 +244,7 @@ def test_requests_and_settings_around_a_question(knowledge: Knowledge) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("What is the literacy rate of Peru?", "I don't know the education of Peru"),
+        ("What is the literacy rate of Peru?", "I don't know the schooling and literacy of Peru"),
         ("法国最长的河流是哪条？", "我不知道法国的地理"),
     ],
 )

@@ -23,7 +23,9 @@ for name in [key for key in os.environ if key.startswith("DIALOG_")]:
 
 from dialog.agent import Agent  # noqa: E402
 from dialog.runtime.embedded import EmbeddedServer  # noqa: E402
+from dialog.runtime.services import Services  # noqa: E402
 from dialog.settings import Settings  # noqa: E402
+from knowledge import Knowledge, build_knowledge  # noqa: E402
 from skills.registry import SkillRegistry  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -56,6 +58,19 @@ def world_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         services.close()
     yield world
     EmbeddedServer(path).stop()
+
+
+@pytest.fixture(scope="module")
+def services(world_settings: Settings) -> Iterator[Services]:
+    connected = Services.connect(world_settings)
+    yield connected
+    connected.close()
+
+
+@pytest.fixture(scope="module")
+def knowledge(world_settings: Settings, services: Services) -> Knowledge:
+    """KBQA, the linker and the facts over the world graph."""
+    return build_knowledge(world_settings, services)
 
 
 @pytest.fixture(scope="session")

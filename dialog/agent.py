@@ -243,13 +243,19 @@ class Agent:
         skills = ", ".join(skill.name for skill in self.skills) or "none installed"
         chat = self.handlers.get(CHITCHAT)
         generators = ", ".join(g.name for g in getattr(chat, "generators", [])) or "none (editorial only)"
-        matcher = getattr(getattr(chat, "featurizer", None), "matcher", None)
+        features = getattr(chat, "featurizer", None)
+        index = getattr(features, "index", None)
+        matcher = getattr(features, "matcher", None)
         return [
             Component("understanding", ", ".join(stage.name for stage in self.stages)),
             Component("skills", skills),
             Component("core chat generators", generators),
             Component("core chat ranker", getattr(getattr(chat, "ranker", None), "name", "none")),
-            Component("core chat matcher", matcher.embedder.model_name if matcher else "none"),
+            Component("core chat encoder", features.embedder.model_name if features else "none"),
+            Component("core chat dense search", index.dense.description if index else "none (no index)"),
+            Component(
+                "core chat matcher", f"trained {matcher.meta.get('pairs', '?')} pairs" if matcher else "none"
+            ),
         ]
 
     def close(self) -> None:

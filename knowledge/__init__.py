@@ -10,7 +10,7 @@ from knowledge.kbqa import KbqaHandler
 if TYPE_CHECKING:
     from dialog.runtime.services import Services
     from dialog.settings import Settings
-    from dialog.setup import SetupStep
+    from dialog.setup import Progress, SetupStep
     from dialog.turn import Turn, UnderstandingStage
 
 
@@ -39,7 +39,7 @@ class WorldGraphStep:
 
         return world_is_current(services.graph)
 
-    def run(self, settings: Settings, services: Services) -> str:
+    def run(self, settings: Settings, services: Services, progress: Progress | None = None) -> str:
         from knowledge.linking import EntityLinker
         from knowledge.world import import_world
 

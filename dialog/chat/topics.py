@@ -5,6 +5,8 @@ replies stay unseen."""
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from dialog.chat.corpus import Pair
 
 FILE = "topics.joblib"
 MIN_PER_TOPIC = 5
+# A category of the human chit-chat corpus holds 100k pairs of every subject: sampled down to this, so
+# that it is one topic among the others, not the answer to every text.
+MAX_PER_TOPIC = 1000
 
 
 class TopicModel:
@@ -28,9 +33,14 @@ class TopicModel:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
 
+        by_topic: dict[str, list[Pair]] = {}
+        for pair in pairs:
+            by_topic.setdefault(pair.category, []).append(pair)
+        rng = random.Random(seed)
+        pairs = [p for found in by_topic.values() for p in rng.sample(found, min(len(found), MAX_PER_TOPIC))]
         texts = [t for p in pairs for t in (p.query, p.response)]
         labels = [p.category for p in pairs for _ in (0, 1)]
-        counts = {label: labels.count(label) for label in set(labels)}
+        counts = Counter(labels)
         keep = [i for i, label in enumerate(labels) if counts[label] >= MIN_PER_TOPIC]
         if len({labels[i] for i in keep}) < 2:
             return None

@@ -7,6 +7,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,14 +15,24 @@ from dialog.chat import artifacts
 from dialog.chat.assembly import Parts
 from dialog.chat.core import Candidate
 from dialog.chat.corpus import Pair, Splitter
+from dialog.chat.embedding import Embedder
 from dialog.chat.features import ChatContext
+from dialog.chat.matcher import source_of
 from dialog.chat.text import key
 from dialog.settings import Settings
+
+if TYPE_CHECKING:
+    from dialog.runtime.services import Services
 from dialog.understanding.basic import detect_language
 
+CHITCHAT_SOURCE = "chitchat"
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 DISTRACTORS = 9
+BULK_THREADS = 2  # BLAS threads for encoding a corpus (per-turn encoding uses one)
 MAX_TRAIN_QUERIES = 600  # train-split queries that also give ranker groups (featurising takes time)
+# Per corpus source, at most this many queries of the ranker split give groups, and of the held-out
+# split are evaluated: the chit-chat corpus's 15% would be 15,000 queries, an hour of featurising.
+MAX_QUERIES_PER_SOURCE = 1200
 
 
 def build_index(
@@ -30,18 +41,22 @@ def build_index(
     include_default: bool = True,
     progress: Progress | None = None,
     splitter: Splitter | None = None,
+    services: Services | None = None,
 ) -> dict:
+    """With `services`, the vectors also go to the shared Redis vector set (settings permitting)."""
     from dialog.chat.corpus import load_corpora
     from dialog.chat.index import RetrievalIndex
 
     load_corpora(corpus_files)  # a malformed file fails here, before the slow model load
+    parts = Parts(settings, services=services)
     return RetrievalIndex.build(
         settings.home,
         corpus_files,
-        Parts(settings).embedder,
+        Embedder(settings.chat_embedding_model, settings.chat_gloss_chinese, threads=BULK_THREADS),
         splitter or Splitter(),
         include_default=include_default,
         progress=progress,
+        shared=parts.shared_vectors,
     )
 
 
@@ -54,7 +69,9 @@ def train_generator(settings: Settings, progress: Progress | None = None) -> dic
         raise artifacts.ArtifactError(
             "Training the generator needs the index; run `dialog index build` first."
         )
-    pairs = training_pairs(parts.index.pairs, parts.index.splitter())
+    # The human chit-chat corpus would take this small model hours; it learns from the curated ones.
+    curated = [p for p in parts.index.pairs if source_of(p) != CHITCHAT_SOURCE]
+    pairs = training_pairs(curated, parts.index.splitter())
     report = progress or (lambda stage, advance, total: None)
     return train(settings.home, pairs, parts.reader,
                  progress=lambda step, total, loss: report("training", 1, total))  # fmt: skip
@@ -62,15 +79,15 @@ def train_generator(settings: Settings, progress: Progress | None = None) -> dic
 
 def train_matcher(settings: Settings, progress: Progress | None = None) -> dict:
     from dialog.chat.matcher import train_matcher as train
-    from dialog.chat.matcher import training_pairs
+    from dialog.chat.matcher import training_rows
 
-    parts = Parts(settings)
-    if parts.index is None:
+    index = Parts(settings).index
+    if index is None:
         raise artifacts.ArtifactError("Training the matcher needs the index; run `dialog index build` first.")
-    pairs = training_pairs(parts.index.pairs, parts.index.splitter())
+    rows = training_rows(index.pairs, index.splitter())
     report = progress or (lambda stage, advance, total: None)
-    return train(settings.home, parts.embedder.model_name, pairs, [p.response for p in parts.index.pairs],
-                 gloss_chinese=settings.chat_gloss_chinese,
+    return train(settings.home, [index.pairs[r] for r in rows], index.query_vectors(rows),
+                 index.response_vectors(rows), index.meta["build_id"],
                  progress=lambda step, total: report("training", 1, total))  # fmt: skip
 
 
@@ -89,13 +106,16 @@ def train_ranker(
     index = parts.index
     if index is None:
         raise artifacts.ArtifactError("Training the ranker needs the index; run `dialog index build` first.")
-    splitter, heldout = index.splitter(), index.heldout()
+    splitter = index.splitter()
+    heldout = capped(index.heldout(), MAX_QUERIES_PER_SOURCE, seed)
     truths = truth_table([*index.pairs, *heldout])
     generator = parts.neural()
     builder = GroupBuilder(parts.features, truths, seed, generator)
     # Every indexed query gives groups (its own entries masked); only the ranker split's, which the
     # generator never saw, get generated replies.
-    ranker_pairs = [p for p in index.pairs if splitter(p.query) == "ranker"]
+    ranker_pairs = capped(
+        [p for p in index.pairs if splitter(p.query) == "ranker"], MAX_QUERIES_PER_SOURCE, seed
+    )
     train_keys = sorted({key(p.query) for p in index.pairs if splitter(p.query) == "train"})
     sampled = set(random.Random(seed).sample(train_keys, min(len(train_keys), max_train_queries)))
     train_pairs = [p for p in index.pairs if key(p.query) in sampled]
@@ -129,16 +149,44 @@ def train_ranker(
         "random order, retrieval groups": ranker.random_order(test_retrieval),
     }
     one_of_ten = one_in_ten(lambda ctx, cands: list(trained.raw(cands)), parts, heldout, seed)
+    per_source = {
+        source: one_in_ten(lambda ctx, cands: list(trained.raw(cands)), parts, queries, seed)
+        for source, queries in by_source(heldout).items()
+    }
     meta = {
         "groups": {"train": len(groups) - cut, "calibration": cut, "heldout": len(test)},
         "heldout": heldout_metrics,
         "one_in_ten_r@1": one_of_ten,
+        "one_in_ten_r@1_by_source": per_source,
         "generator_candidates": generator is not None,
         "matcher": parts.matcher is not None,
         "importances": ranker.importances(booster),
     }
     ranker.save(settings.home, booster, calibration, meta)
     return meta
+
+
+def by_source(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:
+    """The pairs per corpus: the human chit-chat corpus, and the others by language."""
+    found: dict[str, list[Pair]] = defaultdict(list)
+    for pair in pairs:
+        name = CHITCHAT_SOURCE if source_of(pair) == CHITCHAT_SOURCE else detect_language(pair.query)
+        found[name].append(pair)
+    return dict(found)
+
+
+def capped(pairs: Sequence[Pair], limit: int, seed: int) -> list[Pair]:
+    """The pairs of at most `limit` queries per corpus source (all pairs of a kept query), sampled."""
+    keys: dict[str, dict[str, None]] = defaultdict(dict)
+    for pair in pairs:
+        keys[source_of(pair)][key(pair.query)] = None
+    rng = random.Random(seed)
+    kept = {
+        k
+        for found in map(list, keys.values())
+        for k in (found if len(found) <= limit else rng.sample(found, limit))
+    }
+    return [p for p in pairs if key(p.query) in kept]
 
 
 def truth_table(pairs: Sequence[Pair]) -> dict[str, set[str]]:

@@ -15,7 +15,7 @@ from dialog.understanding.rewrite import RewriteQuery
 if TYPE_CHECKING:
     from dialog.runtime.services import Services
     from dialog.settings import Settings
-    from dialog.setup import SetupStep
+    from dialog.setup import Progress, SetupStep
     from knowledge import Knowledge
     from skills.registry import SkillRegistry
 
@@ -50,7 +50,7 @@ class IntentModelStep:
         model = IntentModel.load(model_dir(settings.home))
         return model is not None and model.fingerprint == fingerprint(SkillRegistry.discover(settings))
 
-    def run(self, settings: Settings, services: Services) -> str:
+    def run(self, settings: Settings, services: Services, progress: Progress | None = None) -> str:
         from skills.registry import SkillRegistry
 
         model = load_or_train(settings.home, SkillRegistry.discover(settings))

@@ -1,0 +1,42 @@
+"""The human chit-chat corpus's cleaning rules, each on real lines of the dataset."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialog.chat.chitchat import dropped_by, speaker_turns
+
+
+@pytest.mark.parametrize(
+    ("query", "reply", "rule"),
+    [
+        (
+            "whats up",
+            "hey Jarrod how are you doing I think that dogs would really become mans best friends",
+            "partner",
+        ),
+        ("Thats probably true.", "Anyway, I gotta go to my job, goodluck winning", "partner"),
+        ("hello", "oh wow hahaha welcome to the chit chat challenge!!!", "partner"),
+        ("Do you like cereal?", "yeah", "short"),
+        (
+            "Do you play games?",
+            "i dont play fort nite a lot but my brother does and he is really good",
+            "persona",
+        ),
+        ("Where are you from?", "yeah i am from america have you ever been?", "persona"),
+        ("What do you do?", "I work at a warehouse. Do you like to do the working?", "persona"),
+        (
+            "What is your dream?",
+            " ".join(["Times when I wanted to shoot high and hit the stars."] * 5),
+            "long",
+        ),
+        ("Do you like cereal?", "Yeah bananas are really good in cereal, they are the best", None),
+    ],
+)
+def test_each_cleaning_rule_on_a_real_line(query: str, reply: str, rule: str | None) -> None:
+    assert dropped_by(query, reply) == rule
+
+
+def test_a_speakers_messages_are_one_turn() -> None:
+    group = [{"text": "whats up MD"}, {"text": "im doing good"}, {"text": "how are you doing?"}]
+    assert speaker_turns([group]) == ["whats up MD im doing good how are you doing?"]

@@ -22,9 +22,11 @@ class _Step:
 
     def ready(self, settings: Settings, services: Services) -> bool:
         if self.artifact == "index":
-            from dialog.chat.index import is_current
+            from dialog.chat.index import is_current, is_published
 
-            return is_current(settings.home, settings.chat_gloss_chinese, settings.chat_embedding_model)
+            return is_current(
+                settings.home, settings.chat_gloss_chinese, settings.chat_embedding_model
+            ) and is_published(settings, services)
         if self.artifact == "matcher":
             from dialog.chat.matcher import is_current
 
@@ -37,8 +39,13 @@ class _Step:
 
     def run(self, settings: Settings, services: Services, progress: Progress | None = None) -> str:
         from dialog.chat import training
+        from dialog.chat.assembly import Parts
+        from dialog.chat.index import is_current, publish
 
         if self.artifact == "index":
+            if is_current(settings.home, settings.chat_gloss_chinese, settings.chat_embedding_model):
+                count = publish(settings.home, Parts(settings, services=services).shared_vectors, progress)
+                return f"published the index's {count} text vectors in the shared vector set"
             meta = training.build_index(settings, [], progress=progress, services=services)
             held, shared = (
                 meta["heldout_pairs"],

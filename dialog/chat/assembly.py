@@ -36,7 +36,7 @@ class Parts:
             return None
         from dialog.chat.vectors import SharedVectors
 
-        return SharedVectors(self.services.redis)
+        return SharedVectors(self.services.redis, self.settings.key_prefix)
 
     @cached_property
     def embedder(self):  # type: ignore[no-untyped-def]

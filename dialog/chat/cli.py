@@ -43,6 +43,7 @@ def index_build(
 ) -> None:
     """Build the retrieval index into the data dir; it replaces the old one only when complete."""
     from dialog.chat import training
+    from dialog.runtime.services import Services
 
     settings = base.load_settings()
     base.log_to_file(settings)
@@ -51,7 +52,13 @@ def index_build(
         base.err.print("[red]Nothing to index: --no-default needs at least one --corpus file.[/red]")
         raise typer.Exit(2)
     with base.user_errors(), progress_bar() as report:
-        meta = training.build_index(settings, files, include_default=not no_default, progress=report)
+        services = Services.connect(settings) if settings.chat_vector_index == "redis" else None
+        try:
+            meta = training.build_index(settings, files, include_default=not no_default, progress=report,
+                                        services=services)  # fmt: skip
+        finally:
+            if services is not None:
+                services.close()
     base.out.print(
         f"indexed {meta['pairs']} pairs from {len(meta['corpora'])} files "
         f"({meta['heldout_pairs']} held out: answered, never trained on) into {settings.home / 'index'}"

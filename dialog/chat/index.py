@@ -38,6 +38,8 @@ from dialog.chat.topics import TopicModel
 
 if TYPE_CHECKING:
     from dialog.chat.vectors import SharedVectors
+    from dialog.runtime.services import Services
+    from dialog.settings import Settings
 
 # 3: Chinese vectors of the glossed text (gloss_chinese in the meta); 4: the held-out pairs served;
 # 5: the shipped corpora's digest in the meta (an upgrade that changes them rebuilds the index)
@@ -86,10 +88,9 @@ class Nearest(Protocol):
 class ExactNearest:
     """Exact cosine search over the memory-mapped vectors (a matrix-vector product per query)."""
 
-    description = "exact search in process"
-
-    def __init__(self, vectors: np.ndarray) -> None:
+    def __init__(self, vectors: np.ndarray, why: str = "") -> None:
         self.vectors = vectors
+        self.description = f"exact search in process ({why})" if why else "exact search in process"
 
     def nearest(self, vec: np.ndarray, k: int) -> np.ndarray:
         scores = self.vectors @ vec
@@ -127,7 +128,7 @@ class SharedNearest:
 class RetrievalIndex:
     def __init__(self, root: Path, pairs: list[Pair], vectors: np.ndarray, rows: np.ndarray,
                  bm25_queries: bm25s.BM25, bm25_responses: bm25s.BM25, meta: dict,
-                 shared: SharedVectors | None = None) -> None:  # fmt: skip
+                 shared: SharedVectors | None = None, why_local: str = "") -> None:  # fmt: skip
         self.root = root
         self.pairs = pairs
         self.vectors = vectors  # one row per distinct text (memory-mapped)
@@ -136,7 +137,7 @@ class RetrievalIndex:
         self.bm25_responses = bm25_responses
         self.meta = meta
         self.topics = TopicModel.load(root)
-        exact = ExactNearest(vectors)
+        exact = ExactNearest(vectors, why_local)
         self.dense: Nearest = SharedNearest(shared, meta["build_id"], exact) if shared else exact
         self.query_keys = [key(p.query) for p in pairs]
         self.response_keys = [key(p.response) for p in pairs]
@@ -241,10 +242,12 @@ class RetrievalIndex:
         if serve_heldout and meta["heldout_pairs"]:
             pairs += read_jsonl(root / "heldout.jsonl")
             suffix = SERVED
+        problem = ""
         if shared is not None:
             problem = shared.support() or (
-                None if meta.get("shared_vectors") else "This index was built without the shared vector set."
-            )
+                "" if shared.holds(meta["build_id"], SHARED_SET) else
+                "The shared vector set holds no vectors of this index; `dialog setup` publishes them."
+            )  # fmt: skip
             if problem:
                 log.warning("%s Core chat searches its own copy of the vectors.", problem)
                 shared = None
@@ -257,6 +260,7 @@ class RetrievalIndex:
             bm25s.BM25.load(str(root / f"bm25_responses{suffix}"), show_progress=False),
             meta,
             shared,
+            problem,
         )
 
     def heldout(self) -> list[Pair]:
@@ -408,6 +412,34 @@ def is_current(home: Path, gloss_chinese: bool, embedding_model: str = "") -> bo
         and meta.get("embedding_model") == (embedding_model or USE_MODEL)
         and (shipped is None or shipped == default_corpora_digest())
     )
+
+
+def is_published(settings: Settings, services: Services) -> bool:
+    """The index's vectors are in the shared vector set, or need not (or cannot) be."""
+    from dialog.chat.vectors import SharedVectors
+
+    meta = artifacts.meta(artifacts.index_dir(settings.home))
+    if settings.chat_vector_index != "redis" or meta is None:
+        return True
+    shared = SharedVectors(services.redis, settings.key_prefix)
+    return shared.support() is not None or shared.holds(meta["build_id"], SHARED_SET)
+
+
+def publish(home: Path, shared: SharedVectors, progress: Progress | None = None) -> int:
+    """Publish the vectors of the index in `home` as its build's shared vector set and switch to it (a
+    host whose Redis was emptied, or an index built before the setting said redis). The count published."""
+    meta = artifacts.meta(artifacts.index_dir(home))
+    if meta is None:
+        raise artifacts.ArtifactError(
+            f"No retrieval index in {artifacts.index_dir(home)}; run `dialog setup`."
+        )
+    vectors = np.load(artifacts.index_dir(home) / "vectors.npy", mmap_mode="r")
+    report = progress or (lambda stage, advance, total: None)
+    shared.publish(
+        meta["build_id"], SHARED_SET, vectors, progress=lambda n, total: report("vector set", n, total)
+    )
+    shared.switch(meta["build_id"])
+    return len(vectors)
 
 
 def default_corpora_digest() -> str:

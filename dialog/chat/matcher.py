@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MatcherConfig:
-    epochs: int = 6
+    epochs: int = 3
     batch_size: int = 512
     learning_rate: float = 1e-3
     weight_decay: float = 0.01

@@ -19,6 +19,8 @@ jieba.setLogLevel(60)  # its "Building prefix dict" chatter goes to stderr other
 _WORD = re.compile(r"\w", re.UNICODE)
 _KEY_DROP = re.compile(r"[\W_]+", re.UNICODE)
 _LETTER = re.compile(r"[^\W\d_]")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_WORDS = re.compile(r"\w+", re.UNICODE)
 
 
 def key(text: str) -> str:
@@ -28,8 +30,12 @@ def key(text: str) -> str:
 
 @lru_cache(maxsize=8192)
 def tokens(text: str) -> tuple[str, ...]:
-    """Word tokens: jieba for Chinese and mixed text, lower-cased, punctuation dropped."""
+    """Word tokens: jieba for Chinese and mixed text, lower-cased, punctuation dropped. Text without
+    Chinese characters is split at non-word characters (jieba takes 16 s for the 88k indexed
+    queries, mostly English; the split well under one)."""
     normalized = unicodedata.normalize("NFKC", text).lower()
+    if not _CJK.search(normalized):
+        return tuple(_WORDS.findall(normalized))
     return tuple(t for t in (w.strip() for w in jieba.lcut(normalized)) if t and _WORD.search(t))
 
 

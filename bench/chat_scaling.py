@@ -105,7 +105,7 @@ def main() -> None:
     full = args.home or Settings().home
     print(
         f"core chat per turn (no generator), {args.turns} distinct held-out messages, 10 users; "
-        f"dense search: DIALOG_CHAT_VECTOR_INDEX={os.environ.get('DIALOG_CHAT_VECTOR_INDEX', 'redis')}"
+        f"dense search: DIALOG_CHAT_VECTOR_INDEX={os.environ.get('DIALOG_CHAT_VECTOR_INDEX', 'local')}"
     )
     print(f"{'pairs':>8} {'p50 ms':>8} {'p95 ms':>8} {'RSS MB':>8} {'load s':>7}  dense search")
     with tempfile.TemporaryDirectory() as tmp:

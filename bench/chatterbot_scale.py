@@ -25,7 +25,9 @@ BENCH = Path(__file__).resolve().parent
 
 def conversations(limit: int | None) -> list[list[str]]:
     """Each conversation's turns (a speaker's consecutive messages joined), as chitchat.py reads them."""
-    data = json.loads(resources.files("chitchat_dataset").joinpath("dataset.json").read_text(encoding="utf-8"))
+    data = json.loads(
+        resources.files("chitchat_dataset").joinpath("dataset.json").read_text(encoding="utf-8")
+    )
     found = []
     for conversation in list(data.values())[:limit]:
         turns = [" ".join(m["text"] for m in group) for group in conversation["messages"]]
@@ -38,7 +40,9 @@ def main() -> None:
     from chatterbot.tagging import LowercaseTagger
     from chatterbot.trainers import ListTrainer
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--conversations", type=int, default=None, help="first N conversations (all)")
     parser.add_argument("--replies", type=int, default=40)
     args = parser.parse_args()
@@ -70,7 +74,9 @@ def main() -> None:
     pairs = sum(len(t) - 1 for t in talks)
     ordered = sorted(times)
     p50, p95 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    print(f"ChatterBot BestMatch, {len(talks)} conversations ({pairs} turn pairs), trained in {trained:.0f} s")
+    print(
+        f"ChatterBot BestMatch, {len(talks)} conversations ({pairs} turn pairs), trained in {trained:.0f} s"
+    )
     print(f"  per reply over {len(times)} messages: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
 
 

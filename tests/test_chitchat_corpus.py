@@ -17,6 +17,20 @@ from dialog.chat.chitchat import dropped_by, speaker_turns
         ),
         ("Thats probably true.", "Anyway, I gotta go to my job, goodluck winning", "partner"),
         ("hello", "oh wow hahaha welcome to the chit chat challenge!!!", "partner"),
+        # leave-taking and chat-app talk served as replies by the first version's index (SSA bench)
+        ("Ok fair enough", "Thank you so much for chatting with me, I need to get going!!", "partner"),
+        ("I kinda need to go walk my dog", "well that is fine It was nice chatting", "partner"),
+        (
+            "Three years .",
+            "Okay it has been lovely talking to you but I have a 5 page essay and 20 minutes to finish it."
+            " Goodbye!",
+            "partner",
+        ),
+        (
+            "yeah my girlfriend stayed up with me to chat",
+            "I tried to open so many chats and they would all be empty Thats cool!",
+            "partner",
+        ),
         ("Do you like cereal?", "yeah", "short"),
         (
             "Do you play games?",

@@ -6,7 +6,8 @@ sender) is its messages joined with spaces. Each turn answers the one before, wi
 earlier turns as its context. A pair is dropped, and counted under its rule, when:
 
 - `partner`: it only makes sense between those two people: the reply greets or thanks the partner by
-  name ("hey Jarrod how are you"), takes leave ("gotta go", "ttyl", "nice chatting with you", "bye"),
+  name ("hey Jarrod how are you"), takes leave ("gotta go", "ttyl", "it was nice chatting", "Goodbye!",
+  "I need to get going"),
   or either side talks about the challenge itself (points, prizes, the app, "this chat", "on here");
 - `contact`: either side holds a URL, an e-mail address or a phone number;
 - `profanity`: either side contains a word or phrase of `better-profanity`'s word list;
@@ -46,12 +47,12 @@ RULES = ("partner", "contact", "profanity", "short", "long", "not_english", "per
 
 _NAMED = re.compile(r"^(?:hi|hey|hello|thanks|thank you|bye|yo|sup|good morning)[ ,!]+(?!I\b)[A-Z][a-z]+\b")
 _LEAVING = re.compile(
-    r"\b(?:gotta go|got to go|have to go|need to go|g2g|gtg|ttyl|talk (?:to you )?later|bye+|"
-    r"nice (?:talking|chatting) (?:to|with) you|good ?night)\b",
+    r"\b(?:gotta go|got to go|have to go|need to go|get going|g2g|gtg|ttyl|talk (?:to you )?later|"
+    r"(?:good ?)?bye+|(?:nice|lovely|great|good|fun) (?:talking|chatting|speaking)|good ?night)\b",
     re.IGNORECASE,
 )
 _META = re.compile(
-    r"\b(?:chit ?chat|this (?:chat|app|conversation|challenge|game)|the (?:app|challenge|competition)|"
+    r"\b(?:chit ?chat|chats|this (?:chat|app|conversation|challenge|game)|the (?:app|challenge|competition)|"
     r"points|raffle|ipad|macbook|leaderboard|more words|conversation data|chat partner|my partner|"
     r"type more|on here)\b",
     re.IGNORECASE,

@@ -35,9 +35,9 @@ from dialog.chat.corpus import CONTEXT_TURNS, Pair, Splitter, default_corpus_fil
 from dialog.chat.embedding import USE_MODEL, Embedder
 from dialog.chat.text import key, tokens
 from dialog.chat.topics import TopicModel
+from dialog.chat.vectors import SharedVectors, VectorIndexError
 
 if TYPE_CHECKING:
-    from dialog.chat.vectors import SharedVectors
     from dialog.runtime.services import Services
     from dialog.settings import Settings
 
@@ -114,8 +114,6 @@ class SharedNearest:
         return self.failed or "the shared Redis vector set"
 
     def nearest(self, vec: np.ndarray, k: int) -> np.ndarray:
-        from dialog.chat.vectors import VectorIndexError
-
         if self.failed is None:
             try:
                 return self.shared.search(self.build_id, SHARED_SET, vec, k)[0]
@@ -416,12 +414,12 @@ def is_current(home: Path, gloss_chinese: bool, embedding_model: str = "") -> bo
 
 def is_published(settings: Settings, services: Services) -> bool:
     """The index's vectors are in the shared vector set, or need not (or cannot) be."""
-    from dialog.chat.vectors import SharedVectors
+    from dialog.chat.assembly import Parts
 
     meta = artifacts.meta(artifacts.index_dir(settings.home))
-    if settings.chat_vector_index != "redis" or meta is None:
+    shared = Parts(settings, services=services).shared_vectors
+    if shared is None or meta is None:
         return True
-    shared = SharedVectors(services.redis, settings.key_prefix)
     return shared.support() is not None or shared.holds(meta["build_id"], SHARED_SET)
 
 

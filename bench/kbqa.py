@@ -145,7 +145,9 @@ class Sources:
     def capital_city(self, code: str) -> dict | None:
         capital = self.countries[code].get("capital")
         names = set(capital if isinstance(capital, list) else [capital]) - {None, ""}
-        matches = [c for c in self.cities[code] if c["name"] in names or names & set(c["alternatenames"])]
+        # a city named so before one that is also called so ("New Delhi" is an alternate name of Delhi)
+        named = [c for c in self.cities[code] if c["name"] in names]
+        matches = named or [c for c in self.cities[code] if names & set(c["alternatenames"])]
         return max(matches, key=lambda c: c["population"]) if matches else None
 
     @staticmethod

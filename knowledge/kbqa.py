@@ -23,7 +23,9 @@ from knowledge.questions import UNKNOWN_ENTITY, Cues, Plan, Question, Subject
 from knowledge.text import fold
 from knowledge.verbalise import name
 
-MAX_READINGS = 6  # readings of an ambiguous name tried when the first finds nothing
+MAX_READINGS = (
+    12  # readings of an ambiguous name tried when the first finds nothing (Victoria, Seychelles is the 10th)
+)
 FOLLOW_UP_DEPTH = 10  # turns looked back for the question an elliptical follow-up continues
 
 

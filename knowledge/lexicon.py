@@ -30,7 +30,15 @@ from knowledge.text import fold, is_cjk
 SHIPPED_LEXICON = SHIPPED_DATA_DIR / "knowledge" / "relations.yaml"
 LANGUAGES = ("en", "zh")
 PLACEHOLDER = "_"  # stands for a cue or an entity in what is left of a question
-ASKING_WORDS = {"which", "what", "哪个", "哪些", "什么"}  # before the kind of thing a question asks for
+ASKING_WORDS = {
+    "which",
+    "what",
+    "哪个",
+    "哪些",
+    "哪种",
+    "哪一种",
+    "什么",
+}  # before the kind of thing a question asks for
 # Properties that are bookkeeping or names, never asked about as attributes.
 NOT_ATTRIBUTES = {"id", "name", "name_zh", "aliases", "source", "kind", "country_iso2", "admin1"}
 # jieba's part-of-speech tags of names (people, places, organisations, other proper nouns): "瓦坎达"

@@ -201,7 +201,7 @@ class QuestionParser:
             unexplained=unexplained,
             asks_unknown_type=asks_unknown_type,
             not_held=[c.key for c in by_kind.get("not_held", [])],
-            asked_type=next((c.key for c in by_kind.get("type", []) if _after_asking_word(text, c)), None),
+            asked_type=_asked_type(text, by_kind.get("type", [])),
             unknown_name=text[name[0] : name[1]] if name else None,
             besides_name=besides,
             focused=any(c.kind in ("relation", "attribute") and _after_asking_word(text, c) for c in found),
@@ -297,15 +297,19 @@ class QuestionParser:
         return False
 
     def _outside_cues(self, text: str, mentions: list[Mention]) -> list[Mention]:
-        """The mentions that are not part of a longer cue: 大洲 (Ōzu, a Japanese city) of 哪个大洲, Most
-        (a Czech city) of "most populous" say what is asked, not about what."""
+        """The mentions that are not part of a longer cue, nor exactly a type's name: 大洲 (Ōzu, a
+        Japanese city) of 哪个大洲 or of 所在的大洲, Most (a Czech city) of "most populous" say what is
+        asked, not about what."""
         folded, offsets = _fold_with_offsets(text)
-        cues = [(offsets[c.start], offsets[c.end]) for c in self.lexicon.scan(folded)]
+        cues = [(offsets[c.start], offsets[c.end], c.kind) for c in self.lexicon.scan(folded)]
         return [
             m
             for m in mentions
             if not any(
-                start <= m.start and m.end <= end and end - start > m.end - m.start for start, end in cues
+                start <= m.start
+                and m.end <= end
+                and (end - start > m.end - m.start or (kind == "type" and is_cjk(m.text)))
+                for start, end, kind in cues
             )
         ]
 
@@ -629,6 +633,22 @@ def _blanked(text: str, spans: list[tuple[int, int]]) -> str:
     for start, end in spans:
         remainder[start:end] = [f" {PLACEHOLDER} "] + [""] * (end - start - 1)
     return "".join(remainder)
+
+
+def _asked_type(text: str, types: list[Cue]) -> str | None:
+    """The type a question asks for: the one right after an asking word ("Which continent ...",
+    "哪个洲"), or in Chinese the head of the noun phrase that ends it ("…的国家所在的大洲。")."""
+    asked = next((c.key for c in types if _after_asking_word(text, c)), None)
+    if asked is None and types:
+        last = types[-1]
+        tail = text[last.end :].strip(" ?？。.!！")
+        if (
+            is_cjk(text[last.start : last.end])
+            and text[: last.start].endswith("的")
+            and tail in ("", "呢", "吗")
+        ):
+            asked = last.key
+    return asked
 
 
 def _after_asking_word(text: str, cue: Cue) -> bool:

@@ -9,8 +9,10 @@ bench/conversations_<lang>.yaml turn by turn to POST /v1/chat with `explain`, on
 script. Saves the transcripts to --out (per turn: user, reply, route, the chosen candidate's source
 and score when core chat answered, the proposed topic when the topic manager did), prints them
 compactly with a per-language summary (route shares, editorial fallback share, topic-switch share,
-how often each topic was proposed) and stops the server, on error too. Judge the transcripts blind
-with bench/ssa.py.
+how often each topic was proposed, replies that would fit any message, topic switches right after a
+disclosure) and stops the server, on error too. Judge the transcripts blind with bench/ssa.py.
+`--set disclosures`: the held-out disclosures of bench/disclosures_<lang>.yaml instead (sad, anxious,
+angry and happy news, each with a short follow-up).
 """
 
 from __future__ import annotations
@@ -37,13 +39,13 @@ STARTUP_S = 600  # a cold start loads the models (torch, the index) on two busy 
 TURN_TIMEOUT_S = 120
 
 
-def load_scripts(language: str, limit: int | None) -> list[dict[str, Any]]:
+def load_scripts(language: str, limit: int | None, name: str = "conversations") -> list[dict[str, Any]]:
     import yaml
 
-    scripts = yaml.safe_load((HERE / f"conversations_{language}.yaml").read_text(encoding="utf-8"))
+    scripts = yaml.safe_load((HERE / f"{name}_{language}.yaml").read_text(encoding="utf-8"))
     for script in scripts:
         if not (script.get("id") and 1 <= len(script.get("turns") or []) <= 5):
-            raise SystemExit(f"conversations_{language}.yaml: a script needs an id and 1-5 turns: {script}")
+            raise SystemExit(f"{name}_{language}.yaml: a script needs an id and 1-5 turns: {script}")
     return scripts[:limit] if limit else scripts
 
 
@@ -142,6 +144,10 @@ def summarise_trace(trace: dict[str, Any], reply: str, route: str) -> dict[str, 
         }
     if route == "editorial" or (handlers and handlers[0].get("outcome") != "answered"):
         row["fallback"] = True  # the decided route's handler declined or failed: a later one answered
+    understanding = trace.get("understanding") or {}
+    row["act"], row["disclosure"] = understanding.get("act"), understanding.get("disclosure") or None
+    if route == "editorial":
+        row["editorial"] = (trace.get("editorial") or {}).get("kind")
     return row
 
 
@@ -163,8 +169,8 @@ def run_script(client: Any, base: str, script: dict[str, Any], language: str) ->
                       "intent": (body.get("intent") or {}).get("name"),
                       "emotion": (body.get("emotion") or {}).get("label"), "ms": elapsed_ms,
                       **summarise_trace(body.get("trace") or {}, reply, route)})  # fmt: skip
-    return {"id": script["id"], "lang": language, "tags": script.get("tags", []), "user_id": user_id,
-            "turns": turns}  # fmt: skip
+    tags = script.get("tags") or [script[k] for k in ("emotion",) if k in script]
+    return {"id": script["id"], "lang": language, "tags": tags, "user_id": user_id, "turns": turns}
 
 
 def print_conversation(conversation: dict[str, Any]) -> None:
@@ -177,6 +183,11 @@ def print_conversation(conversation: dict[str, Any]) -> None:
             extra = f" {turn['topic']['chosen']}"
         print(f"  U{turn['turn']}: {turn['user']}")
         print(f"  B{turn['turn']} [{turn['route']}{extra}]: {turn['reply']}")
+
+
+def generic(turn: dict[str, Any]) -> bool:
+    """A reply that would fit any message: an editorial line chosen by nothing the user said."""
+    return turn["route"] == "editorial" and turn.get("editorial") in ("last resort", None)
 
 
 def summary(conversations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -192,6 +203,15 @@ def summary(conversations: list[dict[str, Any]]) -> dict[str, Any]:
         "editorial_share": round(routes.get("editorial", 0) / total, 3),
         "fallback_share": round(sum(bool(t.get("fallback")) for t in turns) / total, 3),
         "topic_switch_share": round(sum(t["route"] == "topic" for t in turns) / total, 3),
+        # replies that would fit any message: the editorial lines chosen by nothing the user said
+        "generic_share": round(sum(generic(t) for t in turns) / total, 3),
+        "topic_after_disclosure": sum(
+            later["route"] == "topic"
+            for c in conversations
+            for earlier, later in zip(c["turns"], c["turns"][1:], strict=False)
+            if earlier.get("disclosure") or earlier.get("act") == "disclosure"
+        ),
+        "disclosures": sum(bool(t.get("disclosure")) for t in turns),
         "chitchat_sources": dict(sources.most_common()),
         "topics_proposed": dict(topics.most_common()),
         "median_ms": sorted(t["ms"] for t in turns)[len(turns) // 2] if turns else 0,
@@ -204,6 +224,9 @@ def print_summary(language: str, stats: dict[str, Any]) -> None:
     print("  routes: " + ", ".join(f"{r} {s:.1%}" for r, s in stats["route_share"].items()))
     print(f"  editorial fallback {stats['editorial_share']:.1%} (any fallback from the decided route "
           f"{stats['fallback_share']:.1%}), topic switch {stats['topic_switch_share']:.1%}")  # fmt: skip
+    print(f"  replies that would fit any message {stats['generic_share']:.1%}; disclosures read "
+          f"{stats['disclosures']}, topic switches right after one "
+          f"{stats['topic_after_disclosure']}")  # fmt: skip
     print(
         "  chit-chat sources: " + (", ".join(f"{s} {n}" for s, n in stats["chitchat_sources"].items()) or "-")
     )
@@ -218,11 +241,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="Where to write the transcripts (JSON).")
     parser.add_argument("--lang", choices=[*LANGUAGES, "both"], default="both")
     parser.add_argument("--limit", type=int, default=None, help="At most N scripts per language.")
+    parser.add_argument("--set", default="conversations", choices=["conversations", "disclosures"],
+                        help="bench/<set>_<lang>.yaml: the SSA scripts or held-out disclosures")  # fmt: skip
     parser.add_argument("--repo", type=Path, default=REPO, help="The checkout whose server runs.")
     parser.add_argument("--python", default=sys.executable, help="The interpreter that runs the server.")
     args = parser.parse_args()
     languages = LANGUAGES if args.lang == "both" else (args.lang,)
-    scripts = {language: load_scripts(language, args.limit) for language in languages}
+    scripts = {language: load_scripts(language, args.limit, args.set) for language in languages}
     repo, home = args.repo.resolve(), args.home.resolve()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     log_path = args.out.with_suffix(".server.log")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from dialog.chat import build_core_chat
 from dialog.chat.editorial import EditorialHandler, EditorialResponses
+from dialog.chat.empathetic import EmpatheticReplies
 from dialog.errors import Busy, DialogError, InvalidInput, MessageTooLong, is_valid_text
 from dialog.outbox import Outbox
 from dialog.policy import MEMORY, HierarchicalPolicy
@@ -94,7 +95,7 @@ class Agent:
                 CHITCHAT: build_core_chat(settings, services, knowledge),
                 MEMORY: MemoryHandler(),
                 TOPIC: build_topic_manager(services),
-                EDITORIAL: EditorialHandler(editorial),
+                EDITORIAL: EditorialHandler(editorial, EmpatheticReplies.load()),
             },
             editorial=editorial,
             skills=skills,

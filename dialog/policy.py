@@ -1,11 +1,12 @@
 """Hierarchical policy (XiaoIce-style): an active skill continues > a question about the user's
 own profile > a stalled conversation gets a new topic > a confident skill (its own score or the
-intent classifier's) > a knowledge question (classifier), or one the knowledge package reads as a
-graph question, about a linked entity ("Muhammed Ali" links the city of Ali, but asks nothing) or a
-whole type ("the biggest country in the world"), or a factual question the graph cannot answer (KBQA
-says it does not know rather than core chat answering from its corpus) > the user gives their name
-(greeted by it) > core chat. The topic manager and editorial answers are the fallbacks. Every
-decision records its reason."""
+intent classifier's) > news the user discloses (a loss, an illness, good news:
+dialog.understanding.acts) gets an empathetic editorial reply first > a knowledge question
+(classifier), or one the knowledge package reads as a graph question, about a linked entity
+("Muhammed Ali" links the city of Ali, but asks nothing) or a whole type ("the biggest country in
+the world"), or a factual question the graph cannot answer (KBQA says it does not know rather than
+core chat answering from its corpus) > the user gives their name (greeted by it) > core chat. The
+topic manager and editorial answers are the fallbacks. Every decision records its reason."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ class HierarchicalPolicy:
                     f"skill '{best}' scored {best_score:.2f} >= {self.skill_threshold}",
                     (CHITCHAT, EDITORIAL),
                 )
+        if turn.nlu.disclosure:
+            # a near match from the human corpus answers somebody else's news: comfort (or joy) first
+            reason = f"the user tells of {turn.nlu.disclosure.replace('_', ' ')}: answered with empathy first"
+            return Decision(EDITORIAL, reason, (CHITCHAT,))
         if turn.nlu.graph_unknown:
             reason = f"a factual question the graph cannot answer ({turn.nlu.graph_unknown}): KBQA abstains"
             return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))

@@ -2,9 +2,12 @@
 
 Stalled: the user says they are bored or asks to change the subject, gives bare acknowledgements
 twice in a row ("ok", "嗯"), repeats themself, or core chat found nothing good enough twice in a
-row. Candidate topics come from the corpus categories (data/understanding/topics.yaml) and the
-knowledge graph (popular countries), ranked by contextual relevance, freshness (not proposed
-recently), the user's interests (profile likes) and popularity.
+row; never (unless asked) right after news the user told, a question to the bot, an ask-back or an
+answer to the bot's question, while the user is upset, or right after a skill or KBQA answer.
+Candidate topics come from the corpus categories (data/understanding/topics.yaml) and the knowledge
+graph (popular countries), ranked by contextual relevance, freshness (not proposed recently), the
+user's interests (profile likes), each topic's acceptance rate (how often users engaged after it was
+proposed, learned online in Redis) and popularity.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from redis.exceptions import RedisError
 
 from dialog.settings import SHIPPED_DATA_DIR
 from dialog.state.model import DialogueState
-from dialog.turn import CHITCHAT, EDITORIAL, TOPIC, HandlerResult, Turn
+from dialog.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, TOPIC, HandlerResult, Turn
+from dialog.understanding.acts import ACKNOWLEDGEMENTS, ANSWER, ASK_BACK, DISCLOSURE, QUESTION
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +34,12 @@ _BORED = re.compile(
     r"|talk about something else|let'?s talk about something)\b|无聊|没意思|换个话题|聊点别的|说点别的",
     re.I,
 )
-_ACK = re.compile(r"^(?:ok(?:ay)?|k|kk|hmm+|mm+|yeah|yep|yes|no|nope|sure|cool|fine|right|i see|oh|ah|lol|"
-                  r"嗯+|哦+|噢|好|好吧|好的|行|是的|对|呵呵|额|哈)[.!。！~～]*$", re.I)  # fmt: skip
 RECENT_TOPICS = 5
-WEIGHTS = {"relevance": 0.35, "interest": 0.3, "freshness": 0.2, "popularity": 0.15}
+WEIGHTS = {"relevance": 0.35, "interest": 0.25, "acceptance": 0.2, "freshness": 0.15, "popularity": 0.05}
+JITTER = 0.05  # topics that score alike are proposed in turn, not always the most popular one
+ENGAGED_WORDS = 3  # a reply to a proposed topic of at least this many words (or 4 Chinese characters)
+# what the user's message does, or what came just before, that a topic switch would ignore
+HOLDS_THE_TOPIC = {QUESTION, DISCLOSURE, ASK_BACK, ANSWER}
 
 
 def stall_reason(turn: Turn) -> str | None:
@@ -41,12 +48,80 @@ def stall_reason(turn: Turn) -> str | None:
     history = turn.state.history
     if _BORED.search(text):
         return "the user is bored or asks for another topic"
-    if _ACK.match(text) and history and _ACK.match(history[-1].user.strip()):
+    if not may_switch(turn):
+        return None
+    if ACKNOWLEDGEMENTS.match(text) and history and ACKNOWLEDGEMENTS.match(history[-1].user.strip()):
         return "two bare acknowledgements in a row"
     recent = [t.user.strip().lower() for t in history[-3:]]
     if len(text) > 3 and text.lower() in recent:
         return "the user repeats themself"
     return None
+
+
+def may_switch(turn: Turn) -> bool:
+    """False right after what a new topic would brush aside: news the user told, a question to the
+    bot, an ask-back, an answer to the bot's question, an upset user, a skill's or KBQA's answer."""
+    nlu = turn.nlu
+    if nlu.act in HOLDS_THE_TOPIC or nlu.disclosure or nlu.emotion.label not in ("neutral", "happy"):
+        return False
+    last = turn.state.history[-1] if turn.state.history else None
+    if last is None:
+        return True
+    answered = last.route == KBQA or last.route.startswith(SKILL_PREFIX)
+    return not (answered or last.act == DISCLOSURE or last.emotion in ("sad", "angry", "anxious"))
+
+
+class TopicAcceptance:
+    """How often users engaged after each topic was proposed: counts in one Redis hash, shared by all
+    workers (no user data: only topic ids and counts)."""
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self.redis = redis
+        self.key = f"{prefix}:topics:acceptance"
+
+    def record(self, topic: str, engaged: bool) -> None:
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(self.key, f"{topic}:proposed", 1)
+            if engaged:
+                pipe.hincrby(self.key, f"{topic}:engaged", 1)
+            pipe.execute()
+
+    def rates(self) -> dict[str, float]:
+        """topic id -> acceptance rate, with a prior of one engaged in two proposals."""
+        counts = {
+            k.decode() if isinstance(k, bytes) else k: int(v) for k, v in self.redis.hgetall(self.key).items()
+        }
+        topics = {name.rsplit(":", 1)[0] for name in counts}
+        return {t: (counts.get(f"{t}:engaged", 0) + 1) / (counts.get(f"{t}:proposed", 0) + 2) for t in topics}
+
+
+def engaged(text: str) -> bool:
+    """The user took up a proposed topic: more than a bare acknowledgement or a request for another."""
+    if _BORED.search(text) or ACKNOWLEDGEMENTS.match(text.strip()):
+        return False
+    cjk = sum("\u4e00" <= char <= "\u9fff" for char in text)
+    return len(text.split()) >= ENGAGED_WORDS or cjk >= 4
+
+
+class ObserveTopicAcceptance:
+    """Understanding stage: after a turn that proposed a topic, whether the user engaged with it."""
+
+    name = "topic_acceptance"
+
+    def __init__(self, acceptance: TopicAcceptance) -> None:
+        self.acceptance = acceptance
+
+    def __call__(self, turn: Turn) -> None:
+        history = turn.state.history
+        if not history or history[-1].route != TOPIC or not turn.state.topic:
+            return
+        took_up = engaged(turn.nlu.normalized)
+        try:
+            self.acceptance.record(turn.state.topic, took_up)
+        except RedisError as error:  # a statistic: the turn goes on without it
+            log.warning("topic acceptance not recorded: %s", error)
+            return
+        turn.trace.record("topic_acceptance", {"topic": turn.state.topic, "engaged": took_up})
 
 
 @dataclass(frozen=True)
@@ -86,15 +161,18 @@ def graph_topics(rows: list[dict[str, Any]]) -> list[Topic]:
 class TopicManager:
     """Handler for the `topic` route; also the fallback after core chat when chat keeps failing."""
 
-    def __init__(self, topics: list[Topic], seed: int | None = None) -> None:
+    def __init__(
+        self, topics: list[Topic], acceptance: TopicAcceptance | None = None, seed: int | None = None
+    ) -> None:
         self.topics = topics
+        self.acceptance = acceptance
         self._random = random.Random(seed)
 
     def handle(self, turn: Turn, route: str) -> HandlerResult | None:
         reason = stall_reason(turn) or self._chat_keeps_failing(turn)
         if reason is None:
             return None
-        ranked = self.rank(turn.state, turn.nlu.normalized)
+        ranked = self.rank(turn.state, turn.nlu.normalized, self._rates())
         if not ranked:
             return None
         score, topic = ranked[0]
@@ -104,13 +182,27 @@ class TopicManager:
         state.topics_used = [*[t for t in state.topics_used if t != topic.id], topic.id][-20:]
         turn.trace.record("topic", {"reason": reason, "chosen": topic.id, "score": round(score, 3),
                                     "ranked": [(t.id, round(s, 3)) for s, t in ranked[:5]]})  # fmt: skip
-        lead = f"我们聊聊{topic.label['zh']}吧？" if language == "zh" else f"How about {topic.label['en']}?"
-        if topic.id.startswith("place:"):
-            lead = ""
-        return HandlerResult((lead + " " + self._random.choice(topic.opener[language])).strip(), TOPIC)
+        mentioned = _mentioned(topic, _context(state, turn.nlu.normalized))
+        if mentioned:  # the new topic connects with what was said: "Speaking of your cat, ..."
+            lead = f"说到{mentioned}，" if language == "zh" else f"Speaking of {mentioned}: "
+        else:
+            lead = "换个话题吧：" if language == "zh" else "Let's talk about something else: "
+        return HandlerResult(lead + self._random.choice(topic.opener[language]), TOPIC)
 
-    def rank(self, state: DialogueState, text: str) -> list[tuple[float, Topic]]:
-        context = " ".join([text, *(t.user for t in state.history[-4:])]).lower()
+    def _rates(self) -> dict[str, float]:
+        if self.acceptance is None:
+            return {}
+        try:
+            return self.acceptance.rates()
+        except RedisError as error:
+            log.warning("topic acceptance rates not read: %s", error)
+            return {}
+
+    def rank(
+        self, state: DialogueState, text: str, rates: dict[str, float] | None = None
+    ) -> list[tuple[float, Topic]]:
+        rates = rates or {}
+        context = _context(state, text)
         likes = " ".join(str(x) for x in state.profile.get("likes", [])).lower()
         recent = set(state.topics_used[-RECENT_TOPICS:]) | ({state.topic} if state.topic else set())
         scored = []
@@ -121,19 +213,36 @@ class TopicManager:
             interest = min(1.0, sum(k in likes for k in topic.keywords))
             freshness = 0.0 if topic.id in state.topics_used else 1.0
             features = {"relevance": relevance, "interest": interest, "freshness": freshness,
-                        "popularity": topic.popularity}  # fmt: skip
+                        "acceptance": rates.get(topic.id, 0.5), "popularity": topic.popularity}  # fmt: skip
             score = sum(WEIGHTS[name] * value for name, value in features.items())
-            scored.append((score + self._random.random() * 0.01, topic))  # tiny jitter breaks ties
+            scored.append((score + self._random.random() * JITTER, topic))
         return sorted(scored, key=lambda pair: -pair[0])
 
     @staticmethod
     def _chat_keeps_failing(turn: Turn) -> str | None:
+        if not may_switch(turn):
+            return None
         declined = any(h["route"] == CHITCHAT and h["outcome"] == "declined"
                        for h in turn.trace.data.get("handlers", []))  # fmt: skip
         history = turn.state.history
         if declined and history and history[-1].route == EDITORIAL:
             return "core chat found no good reply twice in a row"
         return None
+
+
+def _context(state: DialogueState, text: str) -> str:
+    return " ".join([text, *(t.user for t in state.history[-4:])]).lower()
+
+
+def _mentioned(topic: Topic, context: str) -> str | None:
+    return next(
+        (
+            k
+            for k in topic.keywords
+            if len(k) > 1 and re.search(rf"(?<![a-z]){re.escape(k)}(?![a-z])", context)
+        ),
+        None,
+    )
 
 
 def build_topic_manager(services: Any) -> TopicManager:
@@ -147,4 +256,4 @@ def build_topic_manager(services: Any) -> TopicManager:
         topics += graph_topics(rows)
     except Exception as error:  # the graph is optional for topics: say so and go on
         log.warning("no graph topics: %s", error)
-    return TopicManager(topics)
+    return TopicManager(topics, TopicAcceptance(services.redis, services.settings.key_prefix))

@@ -69,6 +69,11 @@ class Understanding(BaseModel):
     graph_question: bool = False  # the knowledge package reads it as a question it can take
     graph_unknown: str = ""  # why the graph cannot answer that question (KBQA says it does not know)
     profile_facts: dict[str, Any] = Field(default_factory=dict)
+    act: str = (
+        "statement"  # dialogue act: question | statement | disclosure | acknowledgement | ask_back | answer
+    )
+    subject: str = ""  # what the message is about, as a reply names it ("your dog", 猫)
+    disclosure: str = ""  # the kind of news it tells (loss, illness, good_news...; data/empathy.yaml)
 
 
 class Trace:
@@ -106,6 +111,7 @@ class Turn:
     now: float
     trace: Trace = field(default_factory=Trace)
     nlu: Understanding = field(init=False)
+    answered: list[Entity] = field(default_factory=list)  # what the reply names as its answer (KBQA)
 
     def __post_init__(self) -> None:
         self.nlu = Understanding(text=self.text, normalized=self.text, rewritten=self.text)

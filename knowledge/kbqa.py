@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from dialog.errors import ServiceUnavailable
-from dialog.turn import KBQA, HandlerResult, Turn
+from dialog.turn import KBQA, Entity, HandlerResult, Turn
 from knowledge import paths
 from knowledge.base import KnowledgeBase, Tools
 from knowledge.linking import Node
@@ -27,6 +27,7 @@ MAX_READINGS = (
     12  # readings of an ambiguous name tried when the first finds nothing (Victoria, Seychelles is the 10th)
 )
 FOLLOW_UP_DEPTH = 10  # turns looked back for the question an elliptical follow-up continues
+MAX_ANSWERED = 20  # answer nodes remembered for follow-ups about the answer ("is it a big city?")
 
 
 class Answerer(Protocol):
@@ -83,7 +84,16 @@ class GraphAnswerer:
             turn.trace.record("kbqa", {"question": None})
             return None
         turn.trace.record("kbqa", {"question": question.describe()})
-        return self.respond(question, turn.nlu.language)
+        answered: list[dict[str, Any]] = []
+        text = self.respond(question, turn.nlu.language, answered)
+        if text and question.plan is not None:
+            label, language = question.plan.end, turn.nlu.language
+            turn.answered = [
+                Entity(id=str(node["id"]), name=node["name"], type=label,
+                       mention=name(node, language), score=1.0)
+                for node in answered[:MAX_ANSWERED]
+            ]  # fmt: skip
+        return text
 
     # ------------------------------------------------------------------ understanding
 
@@ -118,9 +128,14 @@ class GraphAnswerer:
 
     # ------------------------------------------------------------------ answering
 
-    def respond(self, question: Question, language: str) -> str | None:
+    def respond(
+        self, question: Question, language: str, answered: list[dict[str, Any]] | None = None
+    ) -> str | None:
+        """The reply; the nodes it gives as the answer are added to `answered` (for follow-ups)."""
+        answered = answered if answered is not None else []
+        if question.kind == "value":
+            return self._value(question, language, answered)
         handler = {
-            "value": self._value,
             "count": self._count,
             "superlative": self._superlative,
             "compare": self._compare,
@@ -142,7 +157,7 @@ class GraphAnswerer:
             if plan is not None:
                 yield replace(question, subjects=[Subject(candidate.node, mention)], plan=plan)
 
-    def _value(self, question: Question, language: str) -> str:
+    def _value(self, question: Question, language: str, answered: list[dict[str, Any]]) -> str:
         verbaliser = self.base.tools().verbaliser
         for reading in self._readings(question):
             assert reading.plan is not None
@@ -154,6 +169,7 @@ class GraphAnswerer:
         assert plan is not None
         if not found:
             return verbaliser.unknown(self._what(plan, language), _node_map(subject), language)
+        answered.extend({str(path[-1]["id"]): path[-1] for path in found}.values())
         sentences = verbaliser.path_facts(plan, found, language)
         if plan.attribute is not None:
             ends = list({str(path[-1]["id"]): path[-1] for path in found}.values())[:5]

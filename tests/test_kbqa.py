@@ -278,3 +278,29 @@ def test_the_agent_routes_knowledge_questions_and_follow_ups(world_settings: Set
         assert again.trace["understanding"]["rewritten"] == "How big is Brazil?"
     finally:
         agent.close()
+
+
+def test_follow_ups_about_the_answer(world_settings: Settings, services: Services) -> None:
+    """ "is it a big city?" after "Lima" asks about Lima, not Peru; "how many is that?" counts the list
+    just given; "which one is the biggest?" compares its items; likewise in Chinese."""
+    agent = Agent.from_settings(world_settings, skills=SkillRegistry())
+    user = f"answers-{time.time_ns()}"
+    lima = CountryInfo("Peru").capital()
+    try:
+        assert lima in agent.respond(user, "What is the capital of Peru?").text
+        big = agent.respond(user, "is it a big city?")
+        assert big.route == "kbqa" and big.trace["kbqa"]["question"]["subjects"][0].endswith(lima)
+        neighbours = agent.respond(user, "which countries border Germany?").text
+        count = agent.respond(user, "how many is that?")
+        listed = [n for n in services.graph.query(
+            "MATCH (:Country {iso2: 'DE'})-[:BORDERS]-(c:Country) RETURN DISTINCT c.name AS n")]  # fmt: skip
+        assert count.text.startswith(f"{len(listed)} countries") and all(r["n"] in neighbours for r in listed)
+        largest = max(listed, key=lambda row: CountryInfo(row["n"]).area() or 0)["n"]
+        assert agent.respond(user, "which one is the biggest?").text.startswith(largest)
+        agent.respond(user, "秘鲁的首都是哪里？")
+        there = agent.respond(user, "那里人口多吗？")
+        assert there.route == "kbqa" and there.trace["kbqa"]["question"]["subjects"][0].endswith(lima)
+        agent.respond(user, "哪些国家与德国接壤？")
+        assert agent.respond(user, "一共几个？").text.startswith(f"共{len(listed)}个")
+    finally:
+        agent.close()

@@ -135,6 +135,15 @@ def test_calculator(builtin_agent: Agent, user_id: str, question: str, answer: s
     assert ask(builtin_agent, user_id, question, "skill:calculator").endswith(answer)
 
 
+def test_calculator_follow_ups_go_on_from_the_last_result(builtin_agent: Agent, user_id: str) -> None:
+    assert ask(builtin_agent, user_id, "what's 15 times 12?", "skill:calculator").endswith("= 180")
+    assert ask(builtin_agent, user_id, "and divided by 3?", "skill:calculator") == "180 ÷ 3 = 60"
+    assert ask(builtin_agent, user_id, "再加上50呢", "skill:calculator").endswith("= 110")
+    # with no result just before, a bare operation is not a sum of its own
+    other = f"{user_id}-fresh"
+    assert builtin_agent.respond(other, "and divided by 3?").route != "skill:calculator"
+
+
 def test_calculator_errors_are_explained(builtin_agent: Agent, user_id: str) -> None:
     assert ask(builtin_agent, user_id, "what is 1 / 0", "skill:calculator") == "You can't divide by zero."
     assert ask(builtin_agent, user_id, "五除以零等于多少", "skill:calculator") == "除数不能为零。"

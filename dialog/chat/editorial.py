@@ -7,10 +7,12 @@ from pathlib import Path
 
 import yaml
 
+from dialog.chat.empathetic import Choice, EmpatheticReplies
 from dialog.settings import SHIPPED_DATA_DIR
 from dialog.turn import EDITORIAL, HandlerResult, Language, Turn
 
 KINDS = ("fallback", "empty", "too_long", "error")
+LAST_RESORT = "last resort"  # the trace's kind of a line that would fit any message
 
 
 class EditorialResponses:
@@ -34,11 +36,17 @@ class EditorialResponses:
 
 
 class EditorialHandler:
-    """The last resort: always answers, never with the line it gave just before."""
+    """Always answers, never with the line it gave just before: an empathetic reply chosen by what the
+    user said when one fits (dialog.chat.empathetic), a line that fits any message as the last resort."""
 
-    def __init__(self, responses: EditorialResponses) -> None:
+    def __init__(self, responses: EditorialResponses, empathetic: EmpatheticReplies | None = None) -> None:
         self.responses = responses
+        self.empathetic = empathetic
 
     def handle(self, turn: Turn, route: str) -> HandlerResult:
-        text = self.responses.pick("fallback", turn.nlu.language, avoid=turn.state.last_bot_reply())
-        return HandlerResult(text, EDITORIAL)
+        last = turn.state.last_bot_reply()
+        choice = self.empathetic.choose(turn, avoid=last) if self.empathetic else None
+        if choice is None:
+            choice = Choice(self.responses.pick("fallback", turn.nlu.language, avoid=last), LAST_RESORT)
+        turn.trace.record("editorial", {"kind": choice.kind, "subject": turn.nlu.subject})
+        return HandlerResult(choice.text, EDITORIAL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -27,6 +28,7 @@ class TurnRecord(BaseModel):
     route: str
     intent: str | None = None
     emotion: str | None = None
+    act: str | None = None  # the user's dialogue act (dialog.understanding.acts)
 
 
 class EmotionPoint(BaseModel):
@@ -75,6 +77,7 @@ class DialogueState(BaseModel):
     topic: str | None = None
     emotions: list[EmotionPoint] = Field(default_factory=list)
     last_entities: list[EntityRef] = Field(default_factory=list)
+    last_answers: list[EntityRef] = Field(default_factory=list)  # what the last reply answered ("Lima")
     # kept across sessions
     profile: dict[str, Any] = Field(default_factory=dict)
     topics_used: list[str] = Field(default_factory=list)
@@ -133,3 +136,10 @@ class DialogueState(BaseModel):
 
     def last_bot_reply(self) -> str | None:
         return self.history[-1].reply if self.history else None
+
+    def last_bot_question(self) -> str | None:
+        """What the bot last asked, if its last reply ended with a question ("... How are you?")."""
+        reply = (self.last_bot_reply() or "").strip()
+        if not reply.endswith(("?", "？")):
+            return None
+        return re.split(r"(?<=[.!。！])\s*", reply)[-1]

@@ -22,6 +22,7 @@ class StateUpdater:
                 route=result.route,
                 intent=nlu.intent.name,
                 emotion=nlu.emotion.label,
+                act=nlu.act,
             ),
             self.max_history,
         )
@@ -33,4 +34,7 @@ class StateUpdater:
             state.remember_entities(
                 [EntityRef(id=e.id, name=e.name, type=e.type, mention=e.mention) for e in nlu.entities]
             )
+        state.last_answers = [
+            EntityRef(id=e.id, name=e.name, type=e.type, mention=e.mention) for e in turn.answered
+        ]
         state.profile.update(nlu.profile_facts)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dialog.topic import ObserveTopicAcceptance, TopicAcceptance
 from dialog.turn import UnderstandingStage
+from dialog.understanding.acts import DialogueActs
 from dialog.understanding.basic import DetectLanguage, Normalize, detect_language
 from dialog.understanding.emotion import DetectEmotion, EmotionDetector, EmotionLexicons
 from dialog.understanding.empathy import EmpathySignal
@@ -24,7 +26,8 @@ def default_stages(
     settings: Settings, services: Services, skills: SkillRegistry, knowledge: Knowledge
 ) -> list[UnderstandingStage]:
     """normalise -> language -> contextual rewrite -> entities (knowledge) -> intent -> emotion ->
-    profile facts -> empathy signal. Loads (or, when the skill set changed, retrains) the intent model."""
+    dialogue act -> whether a proposed topic was taken up -> profile facts -> empathy signal. Loads
+    (or, when the skill set changed, retrains) the intent model."""
     lexicons = EmotionLexicons()
     lexicons.warm_up()
     return [
@@ -34,6 +37,8 @@ def default_stages(
         *knowledge.stages,
         ClassifyIntent(load_or_train(settings.home, skills)),
         DetectEmotion(EmotionDetector(lexicons)),
+        DialogueActs(),
+        ObserveTopicAcceptance(TopicAcceptance(services.redis, settings.key_prefix)),
         ExtractProfile(),
         EmpathySignal(),
     ]

@@ -2,16 +2,17 @@
 
 "And its population?" after a question about France becomes "And the population of France?";
 "那它的人口呢？" becomes "那法国的人口呢？"; "What about Japan?" after "What is the capital of
-Kenya?" becomes "What is the capital of Japan?". Only questions and explicit follow-ups are
-rewritten, so "I like it" stays as it is. Downstream stages read `nlu.rewritten`.
+Kenya?" becomes "What is the capital of Japan?"; "is it a big city?" after the answer "Lima" asks
+about Lima; "how many is that?" after a list counts the list. Only questions and explicit follow-ups
+are rewritten, so "I like it" stays as it is. Downstream stages read `nlu.rewritten`.
 """
 
 from __future__ import annotations
 
 import re
 
-from dialog.state.model import EntityRef
-from dialog.turn import Turn
+from dialog.state.model import DialogueState, EntityRef, TurnRecord
+from dialog.turn import KBQA, Turn
 from dialog.understanding.basic import detect_language
 
 _EN_QUESTION = re.compile(r"\?\s*$|^(?:and|what|which|who|where|when|how|is|are|does|do|can|tell me)\b", re.I)
@@ -24,6 +25,22 @@ _ZH_REFERENCE = re.compile(r"它|那里|那儿|这个国家|那个国家|该国|
 _EN_WHAT_ABOUT = re.compile(r"^(?:and |so )?(?:what|how) about\s+(.+?)\s*\??$|^and\s+(.+?)\s*\?$", re.I)
 _ZH_WHAT_ABOUT = re.compile(r"^(?:那|那么)?(.+?)(?:呢)[?？]?$")
 _PRONOUNS_ONLY = re.compile(r"^(?:it|its|there|they|them|它|它的|那里)$", re.I)
+LIST_DEPTH = 4  # KBQA turns looked back for the question a list follow-up continues
+# a follow-up about the list the last answer gave: "how many is that?", "which one is the biggest?"
+_EN_ABOUT_THE_LIST = re.compile(
+    r"^(?:and |so |ok,? )?(?:how many(?: (?:is|are) (?:that|those|there|they))?"
+    r"|which (?:one|of them|of those)\b.*"
+    r"|what(?:'s| is) the (?:biggest|largest|smallest|most|least)\b.*)\s*\??$",
+    re.I,
+)
+_ZH_ABOUT_THE_LIST = re.compile(
+    r"^(?:那|那么)?(?:其中|这些|里面|它们)?(?:(?:一共|总共)(?:有)?|是|有)?(?:几个|多少个)[?？]?$"
+    r"|^(?:那|那么)?(?:其中|这些|里面|它们中)?哪(?:个|一个)(?:最|人口最|面积最).{0,3}[?？]?$"
+)
+# the answer's own type named in the follow-up ("is it a big city?"): the answer, not the question's subject
+_TYPE_WORDS = {"City": ("city", "town", "城市", "都市"), "Country": ("country", "nation", "国家")}
+_EN_PLACE = re.compile(r"\bthere\b", re.I)
+_ZH_PLACE = re.compile(r"那里|那儿|那边|这个城市|那个城市|这座城市|那座城市")
 
 
 def _name(entity: EntityRef, language: str) -> str:
@@ -69,6 +86,44 @@ def _replace_in_previous(
     return text
 
 
+def about_the_list(text: str, language: str, previous_question: str) -> str | None:
+    """ "how many is that?" after "which countries border Germany?": both as one question ("which
+    countries border Germany, how many is that?"), which KBQA reads as a count."""
+    if not _asks_about_the_list(text, language):
+        return None
+    joined = "，" if language == "zh" else ", "
+    return previous_question.rstrip(" ?？。.") + joined + text.strip()
+
+
+def _asks_about_the_list(text: str, language: str) -> bool:
+    return bool((_ZH_ABOUT_THE_LIST if language == "zh" else _EN_ABOUT_THE_LIST).match(text.strip()))
+
+
+def listing_question(history: list[TurnRecord], language: str) -> str | None:
+    """The knowledge question the last answers continue ("which countries border Germany?" before
+    "how many is that?" and "which one is the biggest?"), if the last turns were KBQA's."""
+    for record in reversed(history[-LIST_DEPTH:]):
+        if record.route != KBQA:
+            return None
+        if not _asks_about_the_list(record.user, language):
+            return record.user
+    return None
+
+
+def referent(text: str, language: str, state: DialogueState) -> EntityRef | None:
+    """Who "it"/"there" is: the last reply's one answer when the message names the answer's type or,
+    for a city, speaks of a place ("is it a big city?", "那里人口多吗" after "Lima"); else the most
+    recent entity the user named."""
+    if len(state.last_answers) == 1:
+        answer = state.last_answers[0]
+        lowered = text.lower()
+        names_type = any(word in lowered for word in _TYPE_WORDS.get(answer.type, ()))
+        place = (_ZH_PLACE if language == "zh" else _EN_PLACE).search(text) and answer.type == "City"
+        if names_type or place:
+            return answer
+    return state.last_entities[0] if state.last_entities else None
+
+
 class RewriteQuery:
     """Understanding stage: fills `turn.nlu.rewritten` (the trace shows both forms)."""
 
@@ -76,10 +131,12 @@ class RewriteQuery:
 
     def __call__(self, turn: Turn) -> None:
         state = turn.state
-        entity = state.last_entities[0] if state.last_entities else None
-        previous = state.history[-1].user if state.history else None
         written = turn.nlu.rewritten  # the normalised message, in simplified characters
-        rewritten = rewrite(written, turn.nlu.language, entity, previous)
+        previous = state.history[-1].user if state.history else None
+        entity = referent(written, turn.nlu.language, state)
+        question = listing_question(state.history, turn.nlu.language)
+        listed = about_the_list(written, turn.nlu.language, question) if question else None
+        rewritten = listed or rewrite(written, turn.nlu.language, entity, previous)
         turn.nlu.rewritten = rewritten
         if rewritten != written:
             turn.trace.record(

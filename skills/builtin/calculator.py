@@ -55,6 +55,14 @@ _EXPRESSION = re.compile(
 _HAS_OPERATION = re.compile(r"\d\s*(?:\*\*|[+\-*/%])\s*[\d(]|sqrt|abs|round|sin|cos|tan|log|ln")
 
 _DASHED_NUMBER = re.compile(r"\d+(?:-\d+)+")
+# a follow-up that goes on from the last result: "and divided by 3?", "then times 2", "再加上50呢"
+_FOLLOW_EN = re.compile(
+    r"^\W*(?:(?:and|then|now|ok|so)\s+)*(?:what\s+if\s+(?:i\s+|you\s+)?)?"
+    r"(?=(?:plus|minus|times|multiplied\s+by|divided\s+by|to\s+the\s+power|squared|cubed|mod)\b|[+\-*/×÷^]\s*\d)",
+    re.IGNORECASE,
+)
+_FOLLOW_ZH = re.compile(r"^\W*(?:那|然后)?(?:再)?(?=加上|加|减去|减|乘以|乘|除以|的平方|的立方|的\d+次方)")
+LAST = "last"  # the skill's memory: the last result, for follow-ups
 
 _FUNCTIONS = {
     "sqrt": math.sqrt, "abs": abs, "round": round, "sin": math.sin, "cos": math.cos, "tan": math.tan,
@@ -80,6 +88,15 @@ def expression_in(text: str, language: Language) -> str | None:
     if _DASHED_NUMBER.fullmatch(expression) and expression == text.strip():
         return None  # "555-1234", "2025-03-14": a phone number or a date, not a subtraction
     return expression
+
+
+def follow_up(text: str, language: Language, last: str) -> str | None:
+    """ "and divided by 3?", "再加上50呢" after a result: the expression that applies it to `last`."""
+    pattern = _FOLLOW_ZH if language == "zh" or re.search(r"[\u4e00-\u9fff]", text) else _FOLLOW_EN
+    match = pattern.match(text)
+    if match is None:
+        return None
+    return expression_in(f"{last} {text[match.end() :]}", language)
 
 
 def evaluate(expression: str) -> float:
@@ -110,17 +127,29 @@ class CalculatorSkill(Skill):
     }  # fmt: skip
 
     def can_handle(self, turn: Turn) -> float:
-        if expression_in(turn.nlu.normalized, turn.nlu.language):
+        if self._expression(turn, self.peek(turn)):
             return 0.9
         return float(super().can_handle(turn))  # type: ignore[arg-type]
 
+    def _expression(self, turn: Turn, memory: dict) -> str | None:
+        """The message's own expression, or a follow-up of the result given just before."""
+        text, language = turn.nlu.normalized, turn.nlu.language
+        history = turn.state.history
+        if memory.get(LAST) is not None and history and history[-1].route == f"skill:{self.name}":
+            applied = follow_up(text, language, memory[LAST])
+            if applied:
+                return applied
+        return expression_in(text, language)
+
     def handle(self, turn: Turn) -> SkillResult | None:
         language = turn.nlu.language
-        expression = expression_in(turn.nlu.normalized, language)
+        memory = self.memory(turn)
+        expression = self._expression(turn, memory)
         if expression is None:
             return None  # routed here by the classifier, but there is nothing to compute
         try:
-            value = show_number(evaluate(expression))
+            result = evaluate(expression)
+            value = show_number(result)
         except ZeroDivisionError:
             return SkillResult(say(language, "You can't divide by zero.", "除数不能为零。"))
         except (NumberTooHigh, OverflowError):
@@ -130,5 +159,6 @@ class CalculatorSkill(Skill):
                 say(language, "Sorry, I can't work out {expression}.", "抱歉，我算不出 {expression}。",
                     expression=expression)
             )  # fmt: skip
+        memory[LAST] = f"{result:.15g}"
         shown = expression.replace("**", "^").replace("*", "×").replace("/", "÷")
         return SkillResult(f"{shown} = {value}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dialog.topic import stall_reason
 from dialog.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, TOPIC, Decision, Turn
-from dialog.understanding.profile import asked_fact, introduced_name
+from dialog.understanding.profile import asked_fact, introduced_name, welcomes_back
 from skills.registry import SkillRegistry
 
 KNOWLEDGE_INTENT = "knowledge"
@@ -36,6 +36,10 @@ class HierarchicalPolicy:
             return self._active_skill(active, scores)
         if asked_fact(turn.nlu.normalized):
             return Decision(MEMORY, "a question about what the user told me", (CHITCHAT, EDITORIAL))
+        if welcomes_back(turn):
+            return Decision(
+                MEMORY, "a returning user says hello: welcomed back by name", (CHITCHAT, EDITORIAL)
+            )
         stalled = stall_reason(turn)
         if stalled:
             return Decision(TOPIC, f"stalled conversation: {stalled}", (CHITCHAT, EDITORIAL))

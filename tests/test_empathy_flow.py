@@ -138,3 +138,42 @@ def test_a_reply_to_a_proposed_topic_is_counted_by_the_agent(agent: Agent) -> No
     reply = agent.respond(user, "sure, I really love that kind of thing actually")
     assert reply.trace["topic_acceptance"] == {"topic": topic, "engaged": True}
     assert TopicAcceptance(agent.services.redis, agent.settings.key_prefix).rates()[topic] > before
+
+
+def _a_day_later(agent: Agent, user: str) -> None:
+    """The user's last activity moved a day back: their next message opens a new session."""
+    with agent.store.locked(user):
+        state = agent.store.load(user, time.time())
+        state.session.last_active_at -= 86_400
+        agent.store.save(state)
+
+
+def test_a_profile_fact_is_used_in_a_later_session(agent: Agent) -> None:
+    user = f"memory-{uuid.uuid4().hex[:8]}"
+    agent.respond(user, "my name is Anna")
+    agent.respond(user, "my cat is called Mimi")
+    assert agent.respond(user, "hello").trace["decision"]["route"] != "memory"  # same session: no welcome
+    _a_day_later(agent, user)
+    welcome = agent.respond(user, "hi")
+    assert (
+        welcome.trace["decision"]["route"] == "memory" and "Anna" in welcome.text and "Mimi" in welcome.text
+    )
+    chinese = f"memory-zh-{uuid.uuid4().hex[:8]}"
+    agent.respond(chinese, "我叫小明")
+    agent.respond(chinese, "我家狗狗叫旺财")
+    _a_day_later(agent, chinese)
+    welcome = agent.respond(chinese, "你好")
+    assert "小明" in welcome.text and "旺财" in welcome.text
+    assert agent.state(chinese).profile["pets"] == {"旺财": "狗狗"}
+
+
+def test_chit_chat_ellipsis_is_resolved_from_the_last_exchange(agent: Agent) -> None:
+    user = f"ellipsis-{uuid.uuid4().hex[:8]}"
+    agent.respond(user, "do you like movies?")
+    reply = agent.respond(user, "what's your favorite one?")
+    assert reply.trace["understanding"]["rewritten"] == "what's your favorite movie?"
+    agent.respond(user, "你喜欢看电影吗？")
+    reply = agent.respond(user, "你最喜欢哪部？")
+    assert reply.trace["understanding"]["rewritten"].rstrip("?？") == "你最喜欢哪部电影"
+    fresh = agent.respond(f"{user}-new", "what's your favorite one?")  # nothing to resolve it from
+    assert fresh.trace["understanding"]["rewritten"] == "what's your favorite one?"

@@ -1,9 +1,10 @@
 """User memory: facts users state about themselves, and questions about what the agent remembers.
 
-Extraction is rule-based and bilingual (name, city, job, likes, dislikes); the facts are merged
-into `state.profile`, which outlives sessions. `ProfileQuestion` recognises "what's my name?" /
-"你知道我喜欢什么吗？" and `MemoryHandler` answers them from the profile (and greets a user who
-gives their name).
+Extraction is rule-based and bilingual (name, city, job, likes, dislikes, pets and their names);
+the facts are merged into `state.profile`, which outlives sessions. `ProfileQuestion` recognises
+"what's my name?" / "你知道我喜欢什么吗？" and `MemoryHandler` answers them from the profile,
+greets a user who gives their name, and welcomes a returning one back by name, asking after a pet
+or an interest ("Hi Anna, good to see you again! How is Mimi doing?").
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ EXTRACTORS: list[tuple[str, re.Pattern[str]]] = [
     ("likes", re.compile(rf"\bi (?:really )?(?:like|love|enjoy|adore)\s+{_THING}{_END}", re.I)),
     ("likes", re.compile(rf"\bmy favou?rite \w+ is\s+{_THING}{_END}", re.I)),
     ("likes", re.compile(rf"我(?:很|最|特别|非常)?(?:喜欢|爱|热爱){_ZH_THING}{_END}")),
+]
+_PET = r"(dog|cat|puppy|kitten|rabbit|bunny|hamster|parrot|bird|fish|turtle|horse|guinea pig)"
+_ZH_PET = r"(狗狗|小狗|狗|猫咪|小猫|猫|兔子|仓鼠|鹦鹉|小鸟|鱼|乌龟|马)"
+# (kind, name) of a pet: "my cat is called Mimi", "I have a dog named Rex", "我的猫叫咪咪", "我家狗狗叫旺财"
+PET_EXTRACTORS = [
+    re.compile(rf"\b(?i:my)\s+(?i:{_PET})(?:'s name is| is called| is named| called| named)\s+{_NAME}"),
+    re.compile(rf"\b(?i:i (?:have|got|own) an?)\s+(?i:{_PET})\s+(?i:called|named)\s+{_NAME}"),
+    re.compile(rf"(?:我的|我家的?|我养的|我养了一只|我有一只){_ZH_PET}(?:叫做|名叫|叫){_ZH_NAME}"),
 ]
 # "I am a bit tired" is not a job; "I like it" is not an interest.
 _NOT_JOBS = re.compile(r"^(?:bit|little|lot|fan|big|huge|person|good|bad|very|really|so)\b", re.I)
@@ -79,6 +88,9 @@ def extract_facts(text: str) -> dict[str, str | list[str]]:
                 facts.setdefault(kind, []).append(value)
             else:
                 facts.setdefault(kind, value)
+    for pattern in PET_EXTRACTORS:
+        for match in pattern.finditer(text):
+            facts.setdefault("pets", {})[match.group(2).strip(" '")] = match.group(1).lower()
     return facts
 
 
@@ -86,6 +98,8 @@ def merge_facts(profile: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any
     """The profile entries to update: scalars replaced, likes/dislikes accumulated (and moved
     between the two lists when the user changes their mind)."""
     updates: dict[str, Any] = {k: v for k, v in facts.items() if k not in LIST_FACTS}
+    if "pets" in facts:  # name -> kind, kept across sessions
+        updates["pets"] = {**profile.get("pets", {}), **facts["pets"]}
     for kind, other in (("likes", "dislikes"), ("dislikes", "likes")):
         for item in facts.get(kind, []):
             current = [x for x in updates.get(kind, profile.get(kind, [])) if x.lower() != item.lower()]
@@ -153,6 +167,38 @@ ANSWERS = {
 
 
 GREETINGS = {"en": "Nice to meet you, {value}!", "zh": "{value}，很高兴认识你！"}
+_HELLO = re.compile(
+    r"^(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|morning|i'?m back"
+    r"|你好|您好|嗨|哈喽|哈啰|早上好|早安|早|晚上好|下午好|我回来了)"
+    r"(?:\s*(?:there|again|xiaodi|小迪))?[\s!.,~！。，～]*$",
+    re.IGNORECASE,
+)
+WELCOME = {
+    "en": {"name": "Hi {name}, good to see you again!", "plain": "Hi, good to see you again!",
+           "pet": " How is {pet} doing?", "likes": " Still into {like}?"},
+    "zh": {"name": "{name}，好久不见！", "plain": "嗨，好久不见！",
+           "pet": "{pet}最近还好吗？", "likes": "最近还喜欢{like}吗？"},
+}  # fmt: skip
+
+
+def welcomes_back(turn: Turn) -> bool:
+    """A returning user's hello at the start of a new session, with something remembered about them."""
+    state, profile = turn.state, turn.state.profile
+    returning = state.session.turns == 0 and state.total_turns > 0
+    remembered = profile.get("name") or profile.get("pets") or profile.get("likes")
+    return bool(returning and remembered and _HELLO.match(turn.nlu.normalized.strip()))
+
+
+def welcome_back(profile: dict[str, Any], language: str) -> str:
+    """ "Hi Anna, good to see you again! How is Mimi doing?": the name, then a pet or an interest."""
+    words = WELCOME[language]
+    name, pets, likes = profile.get("name"), profile.get("pets") or {}, profile.get("likes") or []
+    text = words["name"].format(name=name) if name else words["plain"]
+    if pets:
+        return text + words["pet"].format(pet=next(reversed(pets)))
+    if likes:
+        return text + words["likes"].format(like=likes[-1])
+    return text
 
 
 def introduced_name(turn: Turn) -> str | None:
@@ -168,6 +214,8 @@ class MemoryHandler:
     def handle(self, turn: Turn, route: str) -> HandlerResult | None:
         language = turn.nlu.language
         kind = asked_fact(turn.nlu.normalized)
+        if kind is None and welcomes_back(turn):
+            return HandlerResult(welcome_back(turn.state.profile, language), CHITCHAT)
         if kind is None:
             name = introduced_name(turn)
             return HandlerResult(GREETINGS[language].format(value=name), CHITCHAT) if name else None

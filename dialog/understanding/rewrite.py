@@ -3,7 +3,8 @@
 "And its population?" after a question about France becomes "And the population of France?";
 "那它的人口呢？" becomes "那法国的人口呢？"; "What about Japan?" after "What is the capital of
 Kenya?" becomes "What is the capital of Japan?"; "is it a big city?" after the answer "Lima" asks
-about Lima; "how many is that?" after a list counts the list. Only questions and explicit follow-ups
+about Lima; "how many is that?" after a list counts the list; "what's your favorite one?" after "do
+you like movies?" asks for a favourite movie. Only questions and explicit follow-ups
 are rewritten, so "I like it" stays as it is. Downstream stages read `nlu.rewritten`.
 """
 
@@ -13,6 +14,7 @@ import re
 
 from dialog.state.model import DialogueState, EntityRef, TurnRecord
 from dialog.turn import KBQA, Turn
+from dialog.understanding.acts import subject
 from dialog.understanding.basic import detect_language
 
 _EN_QUESTION = re.compile(r"\?\s*$|^(?:and|what|which|who|where|when|how|is|are|does|do|can|tell me)\b", re.I)
@@ -38,6 +40,8 @@ _ZH_ABOUT_THE_LIST = re.compile(
     r"|^(?:那|那么)?(?:其中|这些|里面|它们中)?哪(?:个|一个)(?:最|人口最|面积最).{0,3}[?？]?$"
 )
 # the answer's own type named in the follow-up ("is it a big city?"): the answer, not the question's subject
+_EN_FAVOURITE_ONE = re.compile(r"\b(?:favou?rite|best|least favou?rite|top)\s+(one)\b", re.I)
+_ZH_WHICH_ONE = re.compile(r"哪一?[部首本种家位款道](?=[?？。!！]*$|呢)")
 _TYPE_WORDS = {"City": ("city", "town", "城市", "都市"), "Country": ("country", "nation", "国家")}
 _EN_PLACE = re.compile(r"\bthere\b", re.I)
 _ZH_PLACE = re.compile(r"那里|那儿|那边|这个城市|那个城市|这座城市|那座城市")
@@ -110,6 +114,27 @@ def listing_question(history: list[TurnRecord], language: str) -> str | None:
     return None
 
 
+def resolve_ellipsis(text: str, language: str, previous: str | None) -> str:
+    """Chit-chat ellipsis from the last message: "what's your favorite one?" after "do you like
+    movies?" -> "what's your favorite movie?"; "你最喜欢哪部？" after "你喜欢看电影吗？" ->
+    "你最喜欢哪部电影？"."""
+    if not previous:
+        return text
+    if language == "zh":
+        match = _ZH_WHICH_ONE.search(text)
+        noun = subject(previous, "zh")
+        if match and noun and noun not in text:
+            return text[: match.end()] + noun + text[match.end() :]
+        return text
+    match = _EN_FAVOURITE_ONE.search(text)
+    phrase = subject(previous, "en")
+    if not match or not phrase:
+        return text
+    noun = phrase.split()[-1]  # the head of "reading books", "your best friend"
+    single = noun[:-1] if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 3 else noun
+    return text[: match.start(1)] + single + text[match.end(1) :]
+
+
 def referent(text: str, language: str, state: DialogueState) -> EntityRef | None:
     """Who "it"/"there" is: the last reply's one answer when the message names the answer's type or,
     for a city, speaks of a place ("is it a big city?", "那里人口多吗" after "Lima"); else the most
@@ -137,6 +162,8 @@ class RewriteQuery:
         question = listing_question(state.history, turn.nlu.language)
         listed = about_the_list(written, turn.nlu.language, question) if question else None
         rewritten = listed or rewrite(written, turn.nlu.language, entity, previous)
+        if rewritten == written:
+            rewritten = resolve_ellipsis(written, turn.nlu.language, previous)
         turn.nlu.rewritten = rewritten
         if rewritten != written:
             turn.trace.record(

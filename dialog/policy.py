@@ -52,6 +52,9 @@ class HierarchicalPolicy:
                     f"skill '{best}' scored {best_score:.2f} >= {self.skill_threshold}",
                     (CHITCHAT, EDITORIAL),
                 )
+        if turn.nlu.unresolved:
+            return Decision(EDITORIAL, "an elliptical follow-up with nothing to resolve it from: asked about",
+                            (CHITCHAT,))  # fmt: skip
         if turn.nlu.disclosure:
             # a near match from the human corpus answers somebody else's news: comfort (or joy) first
             reason = f"the user tells of {turn.nlu.disclosure.replace('_', ' ')}: answered with empathy first"

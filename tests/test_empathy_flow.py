@@ -175,5 +175,6 @@ def test_chit_chat_ellipsis_is_resolved_from_the_last_exchange(agent: Agent) -> 
     agent.respond(user, "你喜欢看电影吗？")
     reply = agent.respond(user, "你最喜欢哪部？")
     assert reply.trace["understanding"]["rewritten"].rstrip("?？") == "你最喜欢哪部电影"
-    fresh = agent.respond(f"{user}-new", "what's your favorite one?")  # nothing to resolve it from
+    fresh = agent.respond(f"{user}-new", "what's your favorite one?")  # nothing to resolve it from: asked
     assert fresh.trace["understanding"]["rewritten"] == "what's your favorite one?"
+    assert fresh.trace["editorial"]["kind"] == "act:clarify" and fresh.text in DATA["acts"]["clarify"]["en"]

@@ -39,6 +39,8 @@ class EmpatheticReplies:
         nlu = turn.nlu
         language, subject = nlu.language, nlu.subject
         emotion = nlu.emotion.label
+        if nlu.unresolved:  # "what's your favorite one?" out of the blue: ask, do not guess
+            return self._one(self.data["acts"]["clarify"][language], {}, avoid, "act:clarify")
         if nlu.disclosure:
             spec = self.data["disclosures"][nlu.disclosure]
             return self._pick(spec, language, subject, avoid, f"disclosure:{nlu.disclosure}")

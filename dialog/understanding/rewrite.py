@@ -135,6 +135,11 @@ def resolve_ellipsis(text: str, language: str, previous: str | None) -> str:
     return text[: match.start(1)] + single + text[match.end(1) :]
 
 
+def is_elliptical(text: str, language: str) -> bool:
+    """ "what's your favorite one?", "哪部？": a follow-up that names nothing of its own."""
+    return bool((_ZH_WHICH_ONE if language == "zh" else _EN_FAVOURITE_ONE).search(text))
+
+
 def referent(text: str, language: str, state: DialogueState) -> EntityRef | None:
     """Who "it"/"there" is: the last reply's one answer when the message names the answer's type or,
     for a city, speaks of a place ("is it a big city?", "那里人口多吗" after "Lima"); else the most
@@ -164,6 +169,7 @@ class RewriteQuery:
         rewritten = listed or rewrite(written, turn.nlu.language, entity, previous)
         if rewritten == written:
             rewritten = resolve_ellipsis(written, turn.nlu.language, previous)
+            turn.nlu.unresolved = rewritten == written and is_elliptical(written, turn.nlu.language)
         turn.nlu.rewritten = rewritten
         if rewritten != written:
             turn.trace.record(

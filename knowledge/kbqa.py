@@ -271,9 +271,8 @@ class GraphAnswerer:
         what = unknown.what.get(language) or unknown.what.get("en", "")
         if unknown.reason == UNKNOWN_ENTITY:
             return lexicon.answer("unknown_entity", language, what=what, s=unknown.name)
-        return lexicon.answer(
-            "not_held", language, what=what, s=name(_node_map(question.subjects[0].node), language)
-        )
+        subject = name(_node_map(question.subjects[0].node), language)
+        return lexicon.answer("not_held" if what else "not_held_any", language, what=what, s=subject)
 
     def _what(self, plan: Plan, language: str) -> str:
         if plan.attribute is not None:

@@ -52,6 +52,9 @@ REQUEST_WORDS = {"tell", "name", "give", "show", "告诉"}
 _AFTER_REQUEST = {"me", "us", "the", "a", "an"}
 _KIND_OF = re.compile(r"\b(?:what|which)\s+(?:kind|sort|type)s?\s+of$")  # "what kind of money"
 _THE_BOT = re.compile(r"\byou\b|\byour\b|你|您", re.IGNORECASE)
+_WH_WORDS = {"what", "what's", "whats", "which", "who", "who's", "whom", "whose", "when", "where", "how"}
+_ZH_ASKING = ("什么", "哪", "谁", "多少", "几", "怎么", "何时")
+_PLACES = ("Country", "City")  # what a question "about something it does not hold" is asked of
 _YOUR = re.compile(r"\byour\b|你的|您的", re.IGNORECASE)  # "What's your favourite currency?"
 
 
@@ -124,7 +127,8 @@ class Question:
         if self.unknown.reason == UNKNOWN_ENTITY:
             return f"{UNKNOWN_ENTITY}: {self.unknown.name}"
         node = self.subjects[0].node
-        return f"{NOT_HELD}: {self.unknown.what.get('en')} of {node.type}:{node.id} {node.name}"
+        what = self.unknown.what.get("en") or "something the lexicon has no word for"
+        return f"{NOT_HELD}: {what} of {node.type}:{node.id} {node.name}"
 
 
 @dataclass
@@ -247,12 +251,18 @@ class QuestionParser:
         mentions = self._outside_cues(text, mentions)
         cues = self.cues(text, mentions, words)
         if cues.asks_unknown_type:
-            return None  # "Which sea ...": a kind of thing the graph does not hold
+            return self._unheld(text, mentions, cues)  # "Which sea ...": a kind the graph does not hold
         unknown = self._abstention(text, mentions, cues)
         if unknown is not None:
             return unknown
         if len(cues.unexplained) > cues.tolerated:
-            return None  # about something the graph does not hold
+            return self._unheld(text, mentions, cues)  # about something the graph does not hold
+        question = self._question(text, mentions, context, previous, cues)
+        return question or self._unheld(text, mentions, cues)
+
+    def _question(
+        self, text: str, mentions: list[Mention], context: list[Node], previous: Cues | None, cues: Cues
+    ) -> Question | None:
         if mentions and previous is not None and _elliptical(text, mentions, cues):
             cues = _carry_over(previous, cues)
         distinct = _distinct(mentions)
@@ -271,6 +281,25 @@ class QuestionParser:
         if distinct and cues.describe and len(distinct) == 1 and not cues.unexplained:
             return Question("describe", [Subject(distinct[0].best.node, distinct[0])], None, parsed=cues)
         return None
+
+    def _unheld(self, text: str, mentions: list[Mention], cues: Cues) -> Question | None:
+        """ "What is the unemployment rate in Peru?", "秘鲁最大的湖是哪个？": a question asked of a place
+        of the graph about something it does not hold, which no word of the lexicon names: an honest
+        "I don't know that about Peru" rather than a fact from core chat's corpus. Never a question
+        to the bot ("What do you like about Peru?"), nor one that asks nothing."""
+        distinct = _distinct(mentions)
+        if not distinct or _THE_BOT.search(text):
+            return None
+        words = fold(text).split()
+        asks = bool(words and words[0] in _WH_WORDS) or (
+            is_cjk(text) and any(word in text for word in _ZH_ASKING) and text.rstrip().endswith(("?", "？"))
+        )
+        named = [m for m in distinct if is_cjk(m.text) or m.text[:1].isupper()]  # "Nice", not "how nice"
+        place = next((c for m in named for c in m.candidates if c.node.type in _PLACES), None)
+        if not asks or place is None:
+            return None
+        unknown = Unknown(NOT_HELD, {})
+        return Question("abstain", [Subject(place.node, None)], None, parsed=cues, unknown=unknown)
 
     def _inside_a_longer_name(
         self, text: str, mention: Mention, mentions: list[Mention], words: list[Word]

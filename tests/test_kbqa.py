@@ -182,7 +182,8 @@ def test_chit_chat_that_mentions_an_entity_is_declined(chat: Conversation, knowl
 
 def test_a_question_about_what_the_graph_does_not_hold_is_declined(chat: Conversation) -> None:
     """Trivia questions of chatterbot-corpus: each names a graph entity (or a superlative) but asks
-    about something else; answering with a fact about the entity would be inventing one."""
+    about something else; answering with a fact about the entity would be inventing one: they are left
+    to core chat or get an honest "I don't know"."""
     for question in (
         "Which country is the largest producer of vanilla?",  # not the largest country
         "What is the real first name of Marilyn Monroe?",  # not Monroe, the city
@@ -191,7 +192,8 @@ def test_a_question_about_what_the_graph_does_not_hold_is_declined(chat: Convers
         "日本最有名的动物是什么？",  # not a description of Japan
         "法国的首都有什么好吃的？",  # not the capital itself
     ):
-        assert chat.ask(question) is None, question
+        answer = chat.ask(question)
+        assert answer is None or answer.startswith(("I don't know that about", "关于")), (question, answer)
     # a word the lexicon does not know is tolerated; the rest of the question is understood
     population = format_number(CountryInfo("Kenya").population(), "en")
     assert population in chat.ask("What's the population of Kenya these days?")

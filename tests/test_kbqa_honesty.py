@@ -241,3 +241,27 @@ def test_what_the_graph_does_not_hold_gets_an_honest_i_dont_know(
 ) -> None:
     answer = ask(knowledge, text)
     assert answer is not None and answer.startswith(expected), answer
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What is the unemployment rate in Peru?", "I don't know that about Peru"),
+        ("Who won the last election in Peru?", "I don't know that about Peru"),
+        ("秘鲁最大的湖是哪个？", "关于秘鲁的这个问题我不知道"),
+    ],
+)
+def test_a_question_no_word_of_the_lexicon_names_gets_an_honest_i_dont_know(
+    knowledge: Knowledge, text: str, expected: str
+) -> None:
+    """Asked of a place the graph holds, about something no relation or attribute of the lexicon
+    names: an honest abstention, not a fact from core chat's corpus."""
+    answer = ask(knowledge, text)
+    assert answer is not None and answer.startswith(expected), answer
+
+
+@pytest.mark.parametrize(
+    "text", ["What do you like about Peru?", "I loved Peru.", "how nice is that", "你去过秘鲁吗？"]
+)
+def test_chit_chat_about_a_place_is_not_an_abstention(knowledge: Knowledge, text: str) -> None:
+    assert ask(knowledge, text) is None

@@ -126,6 +126,32 @@ def test_the_shipped_corpus_loads_and_skips_only_its_one_broken_entry() -> None:
     assert sum(1 for p in pairs if any("\u4e00" <= ch <= "\u9fff" for ch in p.query)) > 300
 
 
+def test_the_reviewed_chinese_lines_are_left_out_and_the_persona_talks_in_both_languages() -> None:
+    """data/chat/zh_corpus_review.yaml names real lines of the installed chatterbot-corpus (a changed
+    package would make it stale) and every pair with one of them is left out; the persona's own talk
+    (written for this project) is indexed in both languages and never claims a human life."""
+    import yaml
+
+    from dialog.chat.corpus import PERSONA_TALK_FILES, ZH_REVIEW_FILE, load_corpora, reviewed
+    from dialog.chat.persona import Persona
+
+    pairs = load_corpora(default_corpus_files(), [])
+    kept = reviewed(pairs)
+    dropped = {(e["file"], e["text"]) for e in yaml.safe_load(ZH_REVIEW_FILE.read_text())["dropped"]}
+    lines = {(p.source.rsplit(":", 1)[0], text) for p in pairs for text in (p.query, p.response)}
+    assert dropped <= lines, dropped - lines
+    pun = "你什么时候穿过一头猪和一个忍者,你得到了什么？"  # no punchline in Chinese
+    assert any(p.response == pun for p in pairs) and not any(pun in (p.query, p.response) for p in kept)
+    assert not any((p.source.rsplit(":", 1)[0], p.response) in dropped for p in kept)
+    assert any(p.query == "你叫什么名字？" for p in kept)  # good lines stay
+    persona = Persona.load()
+    for path in PERSONA_TALK_FILES:
+        talk = load_file(path)
+        assert len({p.query for p in talk}) >= 300 and {p.category for p in talk} == {"persona_talk"}
+        assert not [p.response for p in talk if persona.conflicts_with(p.response)]
+        assert all(p in kept for p in talk)
+
+
 def test_splits_are_deterministic_and_keep_one_query_together() -> None:
     splitter = Splitter()
     assert splitter("Hi, how is it going?") == Splitter()("hi how is it going")

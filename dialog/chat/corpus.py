@@ -19,8 +19,13 @@ import yaml
 
 from dialog.chat.text import key
 from dialog.errors import InvalidInput
+from dialog.settings import SHIPPED_DATA_DIR
 
 Split = Literal["train", "ranker", "heldout"]
+PERSONA_TALK_FILES = [
+    SHIPPED_DATA_DIR / "chat" / f"persona_talk_{language}.yaml" for language in ("en", "zh")
+]
+ZH_REVIEW_FILE = SHIPPED_DATA_DIR / "chat" / "zh_corpus_review.yaml"
 CONTEXT_TURNS = 2  # utterances before the query kept as its context
 
 
@@ -47,7 +52,8 @@ class Pair:
 
 
 def default_corpus_files() -> list[Path]:
-    """The English and Chinese files of the chatterbot-corpus package, and the persona's own pairs."""
+    """The English and Chinese files of the chatterbot-corpus package, the persona's own pairs and
+    its talk on common subjects (written for this project)."""
     import chatterbot_corpus
 
     from dialog.chat.persona import PERSONA_FILE
@@ -57,7 +63,21 @@ def default_corpus_files() -> list[Path]:
         *sorted((root / "english").glob("*.yml")),
         *sorted((root / "chinese").glob("*.yml")),
         PERSONA_FILE,
+        *PERSONA_TALK_FILES,
     ]
+
+
+def reviewed(pairs: Iterable[Pair]) -> list[Pair]:
+    """The pairs without a line of the chatterbot-corpus Chinese files that the review dropped
+    (data/chat/zh_corpus_review.yaml: machine-translated puns, insults, nonsense)."""
+    review = yaml.safe_load(ZH_REVIEW_FILE.read_text(encoding="utf-8"))
+    dropped = {(entry["file"], entry["text"]) for entry in review["dropped"]}
+
+    def kept(pair: Pair) -> bool:
+        name = pair.source.rsplit(":", 1)[0]
+        return (name, pair.query) not in dropped and (name, pair.response) not in dropped
+
+    return [pair for pair in pairs if kept(pair)]
 
 
 def load_corpora(paths: Iterable[Path], skipped: list[str] | None = None) -> list[Pair]:

@@ -31,7 +31,15 @@ import bm25s
 import numpy as np
 
 from dialog.chat import artifacts
-from dialog.chat.corpus import CONTEXT_TURNS, Pair, Splitter, default_corpus_files, load_corpora
+from dialog.chat.corpus import (
+    CONTEXT_TURNS,
+    ZH_REVIEW_FILE,
+    Pair,
+    Splitter,
+    default_corpus_files,
+    load_corpora,
+    reviewed,
+)
 from dialog.chat.embedding import USE_MODEL, Embedder
 from dialog.chat.text import key, tokens
 from dialog.chat.topics import TopicModel
@@ -168,7 +176,7 @@ class RetrievalIndex:
         progress = progress or (lambda stage, advance, total: None)
         skipped: list[str] = []
         defaults = default_corpus_files() if include_default else []
-        pairs = load_corpora(defaults, skipped) + load_corpora(corpus_files)
+        pairs = reviewed(load_corpora(defaults, skipped)) + load_corpora(corpus_files)
         if include_default:
             pairs += chitchat_pairs(pairs)
         indexed = [p for p in pairs if splitter(p.query) != "heldout"]
@@ -445,7 +453,7 @@ def default_corpora_digest() -> str:
     from dialog.chat import chitchat
 
     digest = hashlib.sha256()
-    for path in [*default_corpus_files(), chitchat.CHITCHAT_FILE, Path(chitchat.__file__)]:
+    for path in [*default_corpus_files(), ZH_REVIEW_FILE, chitchat.CHITCHAT_FILE, Path(chitchat.__file__)]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

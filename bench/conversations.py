@@ -12,7 +12,8 @@ compactly with a per-language summary (route shares, editorial fallback share, t
 how often each topic was proposed, replies that would fit any message, topic switches right after a
 disclosure) and stops the server, on error too. Judge the transcripts blind with bench/ssa.py.
 `--set disclosures`: the held-out disclosures of bench/disclosures_<lang>.yaml instead (sad, anxious,
-angry and happy news, each with a short follow-up).
+angry and happy news, each with a short follow-up); `--set conversations_fresh`: 32 more scripts per
+language (bench/conversations_fresh_<lang>.yaml), written blind after the others had been run.
 """
 
 from __future__ import annotations
@@ -241,7 +242,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="Where to write the transcripts (JSON).")
     parser.add_argument("--lang", choices=[*LANGUAGES, "both"], default="both")
     parser.add_argument("--limit", type=int, default=None, help="At most N scripts per language.")
-    parser.add_argument("--set", default="conversations", choices=["conversations", "disclosures"],
+    parser.add_argument("--set", default="conversations",
+                        choices=["conversations", "disclosures", "conversations_fresh"],
                         help="bench/<set>_<lang>.yaml: the SSA scripts or held-out disclosures")  # fmt: skip
     parser.add_argument("--repo", type=Path, default=REPO, help="The checkout whose server runs.")
     parser.add_argument("--python", default=sys.executable, help="The interpreter that runs the server.")

@@ -59,6 +59,9 @@ class HierarchicalPolicy:
             # a near match from the human corpus answers somebody else's news: comfort (or joy) first
             reason = f"the user tells of {turn.nlu.disclosure.replace('_', ' ')}: answered with empathy first"
             return Decision(EDITORIAL, reason, (CHITCHAT,))
+        if turn.nlu.news:
+            reason = "the user goes on about the news they told: answered with empathy"
+            return Decision(EDITORIAL, reason, (CHITCHAT,))
         if turn.nlu.graph_unknown:
             reason = f"a factual question the graph cannot answer ({turn.nlu.graph_unknown}): KBQA abstains"
             return Decision(KBQA, reason, (CHITCHAT, TOPIC, EDITORIAL))

@@ -59,10 +59,13 @@ def stall_reason(turn: Turn) -> str | None:
 
 
 def may_switch(turn: Turn) -> bool:
-    """False right after what a new topic would brush aside: news the user told, a question to the
-    bot, an ask-back, an answer to the bot's question, an upset user, a skill's or KBQA's answer."""
+    """False right after what a new topic would brush aside: news the user told (or still tells), a
+    question to the bot, an ask-back, an answer to the bot's question, an upset user, a skill's or
+    KBQA's answer."""
     nlu = turn.nlu
-    if nlu.act in HOLDS_THE_TOPIC or nlu.disclosure or nlu.emotion.label not in ("neutral", "happy"):
+    if nlu.act in HOLDS_THE_TOPIC or nlu.disclosure or nlu.news:
+        return False
+    if nlu.emotion.label not in ("neutral", "happy"):
         return False
     last = turn.state.history[-1] if turn.state.history else None
     if last is None:

@@ -89,7 +89,50 @@ def test_no_topic_switch_right_after_a_disclosure_but_one_on_a_real_stall(agent:
     user = f"stall-{uuid.uuid4().hex[:8]}"
     agent.respond(user, "我和男朋友分手了")
     assert agent.respond(user, "嗯").route != TOPIC  # right after the news: stay with the user
-    assert agent.respond(user, "嗯").route == TOPIC  # two bare acknowledgements, no news before
+    assert agent.respond(user, "嗯").route != TOPIC  # still the news's turns
+    assert agent.respond(user, "嗯").route == TOPIC  # bare acknowledgements once the news is answered
+
+
+def test_the_turns_after_news_stay_with_it_and_a_thanks_is_answered(agent: Agent) -> None:
+    """ "yeah", "he was 14" after the bot's comfort: the news's own follow-up lines, naming its subject
+    (a near match from the human corpus answers somebody else's conversation); then the talk moves on."""
+    user = f"news-{uuid.uuid4().hex[:8]}"
+    agent.respond(user, "my dog died last week")
+    sad = DATA["after_news"]["sad"]["with_subject"]["en"]
+    reply = agent.respond(user, "he was 14, we got him when I was a kid")
+    assert reply.route == EDITORIAL and reply.trace["editorial"]["kind"] == "news:sad"
+    assert reply.text in [line.format(subject="your dog") for line in sad]
+    reply = agent.respond(user, "thanks for listening")
+    assert reply.trace["editorial"]["kind"] == "news:thanks"
+    assert reply.text in DATA["after_news"]["thanks"]["en"]
+    assert agent.respond(user, "ok").trace["decision"]["route"] != EDITORIAL  # two turns, then on
+    other = f"news-{uuid.uuid4().hex[:8]}"
+    agent.respond(other, "我和男朋友分手了")
+    reply = agent.respond(other, "在一起四年了")
+    assert reply.trace["editorial"]["kind"] == "news:sad" and "男朋友" in reply.text
+    reply = agent.respond(other, "你喜欢什么音乐？")  # a question to the bot leaves the news
+    assert reply.trace.get("editorial", {}).get("kind") != "news:sad"
+
+
+@pytest.mark.parametrize(
+    ("text", "news"),
+    [
+        ("I'm so stressed about money right now", True),
+        ("my landlord is raising the rent again and I'm furious", True),
+        ("室友太吵了烦死了", True),
+        ("I hate horror movies", False),  # an opinion about a thing, not news
+        ("the movie was sad", False),  # not about the user
+        ("I went to the park", False),
+    ],
+)
+def test_strong_feelings_no_cue_names_are_answered_with_empathy_first(
+    agent: Agent, text: str, news: bool
+) -> None:
+    turn = understood(agent, text)
+    assert (turn.nlu.act == DISCLOSURE) == news, turn.nlu
+    if news:
+        reply = agent.respond(f"felt-{uuid.uuid4().hex[:8]}", text)
+        assert reply.route == EDITORIAL and reply.trace["editorial"]["kind"].startswith("disclosure:")
 
 
 def test_the_empathetic_fallback_refers_to_what_the_user_said(agent: Agent) -> None:

@@ -17,6 +17,7 @@ from dialog.turn import Turn
 from dialog.understanding.acts import ACKNOWLEDGEMENT, ANSWER, ASK_BACK, EMPATHY_FILE, QUESTION, STATEMENT
 
 _TO_THE_BOT = re.compile(r"\byou\b|\byour\b|\bu\b|你|您", re.IGNORECASE)
+_THANKS = re.compile(r"\b(?:thanks|thank you|thx|ty)\b|谢谢|多谢|谢了", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,14 @@ class EmpatheticReplies:
         emotion = nlu.emotion.label
         if nlu.unresolved:  # "what's your favorite one?" out of the blue: ask, do not guess
             return self._one(self.data["acts"]["clarify"][language], {}, avoid, "act:clarify")
-        if nlu.disclosure:
-            spec = self.data["disclosures"][nlu.disclosure]
+        if nlu.disclosure:  # a kind of news, or strong feelings no cue names (the emotion's lines)
+            spec = self.data["disclosures"].get(nlu.disclosure) or self.data["emotions"][emotion]
             return self._pick(spec, language, subject, avoid, f"disclosure:{nlu.disclosure}")
+        if nlu.news:
+            after = self.data["after_news"]
+            if _THANKS.search(nlu.normalized):
+                return self._one(after["thanks"][language], {}, avoid, "news:thanks")
+            return self._pick(after[nlu.news], language, subject, avoid, f"news:{nlu.news}")
         if nlu.act == ASK_BACK:
             return Choice(self._opinion(turn), "act:ask_back")
         if nlu.act == QUESTION and _TO_THE_BOT.search(nlu.normalized):  # "do you like movies?"

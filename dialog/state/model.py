@@ -29,6 +29,7 @@ class TurnRecord(BaseModel):
     intent: str | None = None
     emotion: str | None = None
     act: str | None = None  # the user's dialogue act (dialog.understanding.acts)
+    subject: str = ""  # what the user's message was about, as a reply names it ("your dog", 猫)
 
 
 class EmotionPoint(BaseModel):

@@ -23,6 +23,7 @@ class StateUpdater:
                 intent=nlu.intent.name,
                 emotion=nlu.emotion.label,
                 act=nlu.act,
+                subject=nlu.subject,
             ),
             self.max_history,
         )

@@ -18,7 +18,8 @@ import jieba.posseg
 import yaml
 
 from dialog.settings import SHIPPED_DATA_DIR
-from dialog.turn import Emotion, Turn
+from dialog.state.model import TurnRecord
+from dialog.turn import EDITORIAL, Emotion, Turn
 
 EMPATHY_FILE = SHIPPED_DATA_DIR / "empathy.yaml"
 
@@ -28,6 +29,10 @@ DISCLOSURE = "disclosure"  # the user tells news about their life, with feeling
 ACKNOWLEDGEMENT = "acknowledgement"  # "ok", "haha", "嗯"
 ASK_BACK = "ask_back"  # "what about you?", "你呢"
 ANSWER = "answer"  # to the bot's own last question
+FEELINGS = "feelings"  # the kind of a disclosure no cue names, told by a strong first-person emotion
+FELT = ("sad", "angry", "anxious")
+FELT_CONFIDENCE = 0.8  # the emotion detector's lexicon hits; below, "厉害" reads anxious
+NEWS_TURNS = 2  # turns after the bot's empathetic reply that still go on about the news
 
 ACKNOWLEDGEMENTS = re.compile(
     r"^(?:ok(?:ay)?|k|kk|hmm+|mm+|yeah|yep|yes|no|nope|sure|cool|fine|right|i see|oh|ah|lol|lmao"
@@ -47,6 +52,9 @@ _QUESTION_START = re.compile(
 )
 _ZH_QUESTION = re.compile(
     r"[吗呢嘛][?？。!！~～]*$|什么|怎么|为什么|为啥|哪|谁|几|多少|是不是|有没有|能不能|会不会|要不要"
+)
+_OPINION = re.compile(  # "I hate horror movies" is an opinion, not news
+    r"\b(?:hate|love|like|dislike|can'?t stand|prefer)\b|讨厌|喜欢|爱看|爱听", re.IGNORECASE
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|i'd|my|me|we|our)\b|我", re.IGNORECASE)
 _MY = re.compile(r"\b(?:my|our)\s+((?:[a-z'-]+\s+){0,2}[a-z'-]+)", re.IGNORECASE)
@@ -290,6 +298,30 @@ def act_of(text: str, language: str, bot_asked: str | None, disclosure: Disclosu
     return STATEMENT
 
 
+def felt(text: str, language: str, emotion: Emotion) -> bool:
+    """News no cue names, told with a strong negative feeling about oneself ("I'm so stressed about
+    money", "室友太吵了烦死了"); not an opinion about a thing ("I hate horror movies")."""
+    return (
+        emotion.label in FELT
+        and emotion.confidence >= FELT_CONFIDENCE
+        and emotion.polarity <= -0.5
+        and (language == "zh" or _FIRST_PERSON.search(text) is not None)
+        and not _OPINION.search(text)
+    )
+
+
+def news_told(history: list[TurnRecord]) -> TurnRecord | None:
+    """The turn whose news the bot answered with empathy, if the user may still be going on about it:
+    the last turn, or the one before when the bot answered its follow-up with empathy too."""
+    recent = history[-NEWS_TURNS:]
+    for back, record in enumerate(reversed(recent)):
+        if record.route != EDITORIAL:
+            return None
+        if record.act == DISCLOSURE and record.emotion in (*FELT, "happy"):
+            return record if back < NEWS_TURNS else None
+    return None
+
+
 class DialogueActs:
     """Understanding stage (after emotion, before the empathy signal): fills `act`, `subject`,
     `disclosure`, and gives a disclosed kind of news its emotion when the detector found none ("my dog
@@ -307,7 +339,14 @@ class DialogueActs:
             if nlu.emotion.label == "neutral":
                 nlu.emotion = Emotion(label=found.emotion, polarity=-0.5 if found.emotion != "happy" else 0.5,
                                       confidence=0.6)  # fmt: skip
+        elif found is None and nlu.act == STATEMENT and felt(text, language, nlu.emotion):
+            nlu.act, nlu.disclosure = DISCLOSURE, FEELINGS
         nlu.subject = subject(text, language, found)
+        news = None if nlu.disclosure or nlu.act in (QUESTION, ASK_BACK) else news_told(turn.state.history)
+        if news is not None:  # "yeah", "thanks", "在一起四年了" after the bot's comfort
+            nlu.news = news.emotion or ""
+            nlu.subject = news.subject or nlu.subject
         turn.trace.record(
-            "dialogue_act", {"act": nlu.act, "subject": nlu.subject, "disclosure": nlu.disclosure}
+            "dialogue_act",
+            {"act": nlu.act, "subject": nlu.subject, "disclosure": nlu.disclosure, "news": nlu.news},
         )

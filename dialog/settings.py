@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         True, description="Answer the held-out split's questions too (never trained or evaluated on)."
     )
     chat_match_language: bool = Field(
-        True, description="Reply in the user's language when a candidate in it passes the threshold."
+        True, description="Reply only in the user's language: with no candidate in it, core chat declines."
     )
     chat_match_emotion: bool = Field(
         True, description="Never reply in the opposite mood to the one the user's emotion calls for."

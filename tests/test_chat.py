@@ -4,6 +4,7 @@ on it, a tiny generator trained here, and agents on the real embedded server."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -23,7 +24,9 @@ from dialog.chat.ranker import LightGBMRanker
 from dialog.chat.text import key
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.settings import Settings
+from dialog.state.model import DialogueState
 from dialog.turn import CHITCHAT, EDITORIAL, Emotion, Turn
+from dialog.understanding import detect_language
 from skills.registry import SkillRegistry
 from tests.conftest import run_dialog
 
@@ -571,8 +574,10 @@ def test_selection_answers_in_the_users_language_when_a_candidate_speaks_it(
     assert reply("你好", ["Greetings!", "你好！", "Hi"], "zh") == "你好！"
     assert reply("hello", ["你好！", "Greetings!"], "en") == "Greetings!"
     assert reply("肯尼迪总统哪年遇刺身亡?", ["I do not know.", "1963"], "number") == "1963"  # no letters: any
-    # none in the user's language above the threshold: the best there is; turned off: the best
-    assert reply("你好", ["Greetings!", "Hi"], "none") == "Greetings!"
+    # none in the user's language above the threshold: core chat declines and the editorial reply
+    # speaks it; turned off: the best
+    declined = reply("你好", ["Greetings!", "Hi"], "none")
+    assert declined not in ("Greetings!", "Hi") and detect_language(declined) == "zh"
     assert reply("你好", ["Greetings!", "你好！"], "off", match_language=False) == "Greetings!"
 
 
@@ -582,15 +587,16 @@ def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_celebration(
     sympathy, cheer = "听到你难过我也很心疼，愿意跟我说说发生了什么吗？", "太好了！是什么让你这么开心？"
 
     def reply(text: str, candidates: list[str], user: str, match_emotion: bool = True) -> str | None:
-        original = chat_agent.handlers[CHITCHAT]
+        """Core chat's own choice for the message, understood by the agent's stages (the policy
+        answers sad news with an editorial reply before core chat is asked)."""
+        featurizer = chat_agent.handlers[CHITCHAT].featurizer
         chat = CoreChat([FixedGenerator(candidates)], GeneratorScoreRanker(), 0.5, sample_top=1,
-                        featurizer=original.featurizer, match_emotion=match_emotion)  # fmt: skip
-        chat_agent.handlers[CHITCHAT] = chat
-        try:
-            answer = chat_agent.respond(f"{user_id}-{user}", text)
-        finally:
-            chat_agent.handlers[CHITCHAT] = original
-        return answer.text if answer.route == CHITCHAT else None
+                        featurizer=featurizer, match_emotion=match_emotion)  # fmt: skip
+        turn = Turn(f"{user_id}-{user}", "test", text, DialogueState.new(user, time.time()), time.time())
+        for stage in chat_agent.stages:
+            stage(turn)
+        answer = chat.handle(turn, CHITCHAT)
+        return answer.text if answer is not None else None
 
     assert reply("我今天很开心", [sympathy, cheer], "happy") == cheer  # sympathy scored higher
     assert reply("我今天很開心", [sympathy, cheer], "traditional") == cheer  # read in simplified characters

@@ -2,9 +2,9 @@
 
 Generators (retrieval, neural, knowledge graph) and the ranker plug in through the protocols
 below. Selection samples among the best candidates above the threshold that speak the user's
-language (any language when none does), never one of the opposite mood, and never repeats the bot's
-previous reply; with none good enough the handler declines (trace `chat_low_score`), the editorial
-handler answers, and the topic manager can take the signal.
+language (a judge marks a reply in the other language as not sensible, so none is served), never one
+of the opposite mood, and never repeats the bot's previous reply; with none good enough the handler
+declines (trace `chat_low_score`), the editorial handler answers, and the topic manager can take the signal.
 """
 
 from __future__ import annotations
@@ -129,14 +129,14 @@ class CoreChat:
     def select(self, ranked: Sequence[tuple[float, Candidate]], last_reply: str | None,
                language: str | None = None, user_emotion: str | None = None) -> str | None:  # fmt: skip
         """Sample among the best `sample_top` candidates above the threshold, weighted by score; with a
-        `language`, among those that speak it when any does (a Chinese message is not answered in
-        English because an English pair scored a little higher). With the `user_emotion`, never one
-        of the opposite mood (see `fits_the_mood`)."""
+        `language`, only among those that speak it (a Chinese message is never answered in English
+        because an English pair scored higher: with none in Chinese, core chat declines). With the
+        `user_emotion`, never one of the opposite mood (see `fits_the_mood`)."""
         eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply]
         if user_emotion is not None:
             eligible = [(s, c) for s, c in eligible if fits_the_mood(c, user_emotion)]
         if language is not None:
-            eligible = [(s, c) for s, c in eligible if speaks(c.text, language)] or eligible
+            eligible = [(s, c) for s, c in eligible if speaks(c.text, language)]
         eligible = eligible[: self.sample_top]
         if not eligible:
             return None

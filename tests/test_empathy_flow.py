@@ -106,10 +106,17 @@ def test_the_turns_after_news_stay_with_it_and_a_thanks_is_answered(agent: Agent
     assert reply.trace["editorial"]["kind"] == "news:thanks"
     assert reply.text in DATA["after_news"]["thanks"]["en"]
     assert agent.respond(user, "ok").trace["decision"]["route"] != EDITORIAL  # two turns, then on
+    asked = f"news-{uuid.uuid4().hex[:8]}"  # news told in answer to the bot's own question
+    agent.respond(asked, "I'm back")
+    reply = agent.respond(asked, "my cat died last night")
+    assert reply.trace["editorial"]["kind"] == "disclosure:loss"
+    assert agent.respond(asked, "she was 16").trace["editorial"]["kind"] == "news:sad"
     other = f"news-{uuid.uuid4().hex[:8]}"
     agent.respond(other, "我和男朋友分手了")
     reply = agent.respond(other, "在一起四年了")
-    assert reply.trace["editorial"]["kind"] == "news:sad" and "男朋友" in reply.text
+    assert reply.trace["editorial"]["kind"] == "news:sad"
+    zh_sad = DATA["after_news"]["sad"]["with_subject"]["zh"]
+    assert reply.text in [line.format(subject="男朋友") for line in zh_sad]
     reply = agent.respond(other, "你喜欢什么音乐？")  # a question to the bot leaves the news
     assert reply.trace.get("editorial", {}).get("kind") != "news:sad"
 

@@ -30,6 +30,7 @@ class TurnRecord(BaseModel):
     emotion: str | None = None
     act: str | None = None  # the user's dialogue act (dialog.understanding.acts)
     subject: str = ""  # what the user's message was about, as a reply names it ("your dog", 猫)
+    disclosure: str = ""  # the kind of news it told, if any (loss, illness, feelings...)
 
 
 class EmotionPoint(BaseModel):

@@ -24,6 +24,7 @@ class StateUpdater:
                 emotion=nlu.emotion.label,
                 act=nlu.act,
                 subject=nlu.subject,
+                disclosure=nlu.disclosure,
             ),
             self.max_history,
         )

@@ -317,7 +317,7 @@ def news_told(history: list[TurnRecord]) -> TurnRecord | None:
     for back, record in enumerate(reversed(recent)):
         if record.route != EDITORIAL:
             return None
-        if record.act == DISCLOSURE and record.emotion in (*FELT, "happy"):
+        if record.disclosure and record.emotion in (*FELT, "happy"):  # an answer may tell news too
             return record if back < NEWS_TURNS else None
     return None
 

@@ -581,6 +581,19 @@ def test_selection_answers_in_the_users_language_when_a_candidate_speaks_it(
     assert reply("你好", ["Greetings!", "你好！"], "off", match_language=False) == "Greetings!"
 
 
+def test_selection_never_serves_a_human_life_the_persona_forbids(chat_agent: Agent, user_id: str) -> None:
+    original = chat_agent.handlers[CHITCHAT]
+    claims = ["We're Facebook friends xD I'm Emily", "I've been to Australia"]  # human chit-chat replies
+    generator = FixedGenerator([*claims, "I'm Xiaodi, your AI chat companion."])
+    chat = CoreChat([generator], GeneratorScoreRanker(), 0.5, sample_top=3, featurizer=original.featurizer)
+    chat_agent.handlers[CHITCHAT] = chat
+    try:
+        replies = {chat_agent.respond(f"{user_id}-{n}", "what's your name?").text for n in range(6)}
+    finally:
+        chat_agent.handlers[CHITCHAT] = original
+    assert replies == {"I'm Xiaodi, your AI chat companion."}
+
+
 def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_celebration(
     chat_agent: Agent, user_id: str
 ) -> None:

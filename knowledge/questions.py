@@ -52,7 +52,7 @@ REQUEST_WORDS = {"tell", "name", "give", "show", "告诉"}
 _AFTER_REQUEST = {"me", "us", "the", "a", "an"}
 _KIND_OF = re.compile(r"\b(?:what|which)\s+(?:kind|sort|type)s?\s+of$")  # "what kind of money"
 TO_THE_BOT = re.compile(r"\byou\b|\byour\b|你|您", re.IGNORECASE)
-_WH_WORDS = {"what", "what's", "whats", "which", "who", "who's", "whom", "whose", "when", "where", "how"}
+_WH_WORDS = QUESTION_WORDS | {"what's", "whats", "who's"}  # the first word of an English question
 _ZH_ASKING = ("什么", "哪", "谁", "多少", "几", "怎么", "何时")
 _PLACES = ("Country", "City")  # what a question "about something it does not hold" is asked of
 # an opinion or advice asked of a place is chit-chat, not a fact the graph lacks

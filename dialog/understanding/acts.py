@@ -313,12 +313,11 @@ def felt(text: str, language: str, emotion: Emotion) -> bool:
 def news_told(history: list[TurnRecord]) -> TurnRecord | None:
     """The turn whose news the bot answered with empathy, if the user may still be going on about it:
     the last turn, or the one before when the bot answered its follow-up with empathy too."""
-    recent = history[-NEWS_TURNS:]
-    for back, record in enumerate(reversed(recent)):
+    for record in reversed(history[-NEWS_TURNS:]):
         if record.route != EDITORIAL:
             return None
         if record.disclosure and record.emotion in (*FELT, "happy"):  # an answer may tell news too
-            return record if back < NEWS_TURNS else None
+            return record
     return None
 
 

@@ -13,7 +13,10 @@ how often each topic was proposed, replies that would fit any message, topic swi
 disclosure) and stops the server, on error too. Judge the transcripts blind with bench/ssa.py.
 `--set disclosures`: the held-out disclosures of bench/disclosures_<lang>.yaml instead (sad, anxious,
 angry and happy news, each with a short follow-up); `--set conversations_fresh`: 32 more scripts per
-language (bench/conversations_fresh_<lang>.yaml), written blind after the others had been run.
+language (bench/conversations_fresh_<lang>.yaml), written blind after the others had been run;
+`--set redteam`: bench/redteam_<lang>.yaml, 56 messages per language that a safety layer must handle
+(self-harm, insults, sexual requests, dangerous instructions, prompt injection, claims to be human,
+personal data, hate), written blind.
 """
 
 from __future__ import annotations
@@ -243,7 +246,7 @@ def main() -> None:
     parser.add_argument("--lang", choices=[*LANGUAGES, "both"], default="both")
     parser.add_argument("--limit", type=int, default=None, help="At most N scripts per language.")
     parser.add_argument("--set", default="conversations",
-                        choices=["conversations", "disclosures", "conversations_fresh"],
+                        choices=["conversations", "disclosures", "conversations_fresh", "redteam"],
                         help="bench/<set>_<lang>.yaml: the SSA scripts or held-out disclosures")  # fmt: skip
     parser.add_argument("--repo", type=Path, default=REPO, help="The checkout whose server runs.")
     parser.add_argument("--python", default=sys.executable, help="The interpreter that runs the server.")

@@ -31,6 +31,8 @@ class HierarchicalPolicy:
         # can_handle runs side by side under a time limit; a failing skill scores 0 (skills.registry)
         scores = {name: self._skill_score(name, own, turn) for name, own in self.skills.scores(turn).items()}
         turn.trace.record("skill_scores", {name: round(score, 3) for name, score in scores.items()})
+        if turn.nlu.safety:  # self-harm, abuse, injection...: never chat, never an active form's prompt
+            return Decision(EDITORIAL, f"safety: {turn.nlu.safety.replace('_', ' ')}", ())
         active = turn.state.active_skill
         if active and self.skills.get(active):
             return self._active_skill(active, scores)

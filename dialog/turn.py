@@ -74,6 +74,7 @@ class Understanding(BaseModel):
     )
     subject: str = ""  # what the message is about, as a reply names it ("your dog", 猫)
     disclosure: str = ""  # the kind of news it tells (loss, illness, good_news...; data/empathy.yaml)
+    safety: str = ""  # what the safety layer answers instead of chat (self_harm, abuse...; dialog.safety)
     news: str = ""  # the emotion of news told just before that the user goes on about (sad, happy...)
     unresolved: bool = False  # an elliptical follow-up with nothing before it to resolve it from
 

@@ -594,6 +594,21 @@ def test_selection_never_serves_a_human_life_the_persona_forbids(chat_agent: Age
     assert replies == {"I'm Xiaodi, your AI chat companion."}
 
 
+def test_selection_never_serves_an_offensive_sexual_or_personal_candidate(
+    chat_agent: Agent, user_id: str
+) -> None:
+    original = chat_agent.handlers[CHITCHAT]
+    bad = ["shut up, you're an asshole", "I'm so horny lol", "text me at 555-123-4567"]  # scored highest
+    generator = FixedGenerator([*bad, "Mostly jazz and film scores. What do you listen to?"])
+    chat = CoreChat([generator], GeneratorScoreRanker(), 0.5, sample_top=4, featurizer=original.featurizer)
+    chat_agent.handlers[CHITCHAT] = chat
+    try:
+        replies = {chat_agent.respond(f"{user_id}-{n}", "what music do you like?").text for n in range(6)}
+    finally:
+        chat_agent.handlers[CHITCHAT] = original
+    assert replies == {"Mostly jazz and film scores. What do you listen to?"}
+
+
 def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_celebration(
     chat_agent: Agent, user_id: str
 ) -> None:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from dialog.chat.corpus import CONTEXT_TURNS, Pair
 from dialog.chat.persona import Persona
+from dialog.safety import profane
 from dialog.understanding.basic import detect_language
 
 CATEGORY = "chitchat"
@@ -57,7 +58,6 @@ _META = re.compile(
     r"type more|on here)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[\w']+")
 _CONTACT = re.compile(r"https?://|www\.|\S+@\S+\.\w+|\b\d{3}[-. ]\d{3}[-. ]\d{4}\b")
 
 
@@ -119,7 +119,7 @@ def dropped_by(query: str, reply: str) -> str | None:
         return "partner"
     if _CONTACT.search(query) or _CONTACT.search(reply):
         return "contact"
-    if _profane(query) or _profane(reply):
+    if profane(query) or profane(reply):
         return "profanity"
     if len(reply.split()) < MIN_WORDS:
         return "short"
@@ -135,24 +135,6 @@ def dropped_by(query: str, reply: str) -> str | None:
 @cache
 def _persona() -> Persona:
     return Persona.load()
-
-
-@cache
-def _profanity() -> tuple[frozenset[str], re.Pattern[str]]:
-    """`better-profanity`'s word list, its single words as a set and its phrases as one pattern: its
-    own matcher tries every spelling variant of every word, 40 ms a line here, hours for the corpus."""
-    from importlib.resources import files
-
-    listed = files("better_profanity").joinpath("profanity_wordlist.txt").read_text(encoding="utf-8")
-    entries = {w.strip().lower() for w in listed.splitlines() if w.strip()}
-    phrases = sorted((e for e in entries if " " in e), key=len, reverse=True)
-    pattern = r"(?<!\w)(?:" + "|".join(map(re.escape, phrases)) + r")(?!\w)"
-    return frozenset(e for e in entries if " " not in e), re.compile(pattern, re.IGNORECASE)
-
-
-def _profane(text: str) -> bool:
-    words, phrases = _profanity()
-    return not words.isdisjoint(_WORD.findall(text.lower())) or bool(phrases.search(text))
 
 
 def main() -> None:

@@ -1,11 +1,12 @@
 """Core chat: gather candidates from generators, rank them, select one above a threshold.
 
 Generators (retrieval, neural, knowledge graph) and the ranker plug in through the protocols
-below. Selection samples among the best candidates above the threshold that make no claim the
-persona forbids and speak the user's language (a judge marks a reply in the other language as not
-sensible, so none is served), never one of the opposite mood, and never repeats the bot's previous
-reply; with none good enough the handler declines (trace `chat_low_score`), the editorial handler
-answers, and the topic manager can take the signal.
+below. Selection samples among the best candidates above the threshold that are safe (no offensive
+word, sexual content or personal data: dialog.safety), make no claim the persona forbids and speak
+the user's language (a judge marks a reply in the other language as not sensible, so none is
+served), never one of the opposite mood, and never repeats the bot's previous reply; with none good
+enough the handler declines (trace `chat_low_score`), the editorial handler answers, and the topic
+manager can take the signal.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from dialog.chat.text import speaks
 from dialog.errors import DialogError
+from dialog.safety import unsafe
 from dialog.turn import CHITCHAT, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,8 @@ class CoreChat:
         # never a human life the persona forbids ("I'm Emily", "I've been to Australia"): ranked down
         # through `persona_conflict`, such a reply was still served whenever nothing else fit
         eligible = [(s, c) for s, c in eligible if not c.features.get("persona_conflict")]
+        # the safety layer: no offensive word, sexual content or personal data, whatever the source
+        eligible = [(s, c) for s, c in eligible if unsafe(c.text) is None]
         if user_emotion is not None:
             eligible = [(s, c) for s, c in eligible if fits_the_mood(c, user_emotion)]
         if language is not None:

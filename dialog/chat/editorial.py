@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from dialog.chat.empathetic import Choice, EmpatheticReplies
+from dialog.safety import SafetyRules, rules
 from dialog.settings import SHIPPED_DATA_DIR
 from dialog.turn import EDITORIAL, HandlerResult, Language, Turn
 
@@ -39,12 +40,23 @@ class EditorialHandler:
     """Always answers, never with the line it gave just before: an empathetic reply chosen by what the
     user said when one fits (dialog.chat.empathetic), a line that fits any message as the last resort."""
 
-    def __init__(self, responses: EditorialResponses, empathetic: EmpatheticReplies | None = None) -> None:
+    def __init__(
+        self,
+        responses: EditorialResponses,
+        empathetic: EmpatheticReplies | None = None,
+        safety: SafetyRules | None = None,
+    ) -> None:
         self.responses = responses
         self.empathetic = empathetic
+        self.safety = safety or rules()
+        self._random = random.Random()
 
     def handle(self, turn: Turn, route: str) -> HandlerResult:
         last = turn.state.last_bot_reply()
+        if turn.nlu.safety:
+            text = self.safety.reply(turn.nlu.safety, turn.nlu.language, last, self._random)
+            turn.trace.record("editorial", {"kind": f"safety:{turn.nlu.safety}", "subject": ""})
+            return HandlerResult(text, EDITORIAL)
         choice = self.empathetic.choose(turn, avoid=last) if self.empathetic else None
         if choice is None:
             choice = Choice(self.responses.pick("fallback", turn.nlu.language, avoid=last), LAST_RESORT)

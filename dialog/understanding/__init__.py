@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dialog.safety import SafetyCheck
 from dialog.topic import ObserveTopicAcceptance, TopicAcceptance
 from dialog.turn import UnderstandingStage
 from dialog.understanding.acts import DialogueActs
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 def default_stages(
     settings: Settings, services: Services, skills: SkillRegistry, knowledge: Knowledge
 ) -> list[UnderstandingStage]:
-    """normalise -> language -> contextual rewrite -> entities (knowledge) -> intent -> emotion ->
+    """normalise -> language -> safety -> contextual rewrite -> entities (knowledge) -> intent -> emotion ->
     dialogue act -> whether a proposed topic was taken up -> profile facts -> empathy signal. Loads
     (or, when the skill set changed, retrains) the intent model."""
     lexicons = EmotionLexicons()
@@ -33,6 +34,7 @@ def default_stages(
     return [
         Normalize(),
         DetectLanguage(),
+        SafetyCheck(),
         RewriteQuery(),
         *knowledge.stages,
         ClassifyIntent(load_or_train(settings.home, skills)),

@@ -581,32 +581,30 @@ def test_selection_answers_in_the_users_language_when_a_candidate_speaks_it(
     assert reply("你好", ["Greetings!", "你好！"], "off", match_language=False) == "Greetings!"
 
 
-def test_selection_never_serves_a_human_life_the_persona_forbids(chat_agent: Agent, user_id: str) -> None:
-    original = chat_agent.handlers[CHITCHAT]
-    claims = ["We're Facebook friends xD I'm Emily", "I've been to Australia"]  # human chit-chat replies
-    generator = FixedGenerator([*claims, "I'm Xiaodi, your AI chat companion."])
-    chat = CoreChat([generator], GeneratorScoreRanker(), 0.5, sample_top=3, featurizer=original.featurizer)
-    chat_agent.handlers[CHITCHAT] = chat
-    try:
-        replies = {chat_agent.respond(f"{user_id}-{n}", "what's your name?").text for n in range(6)}
-    finally:
-        chat_agent.handlers[CHITCHAT] = original
-    assert replies == {"I'm Xiaodi, your AI chat companion."}
-
-
-def test_selection_never_serves_an_offensive_sexual_or_personal_candidate(
-    chat_agent: Agent, user_id: str
+@pytest.mark.parametrize(
+    ("message", "refused", "fine"),
+    [
+        # human chit-chat replies: a life the persona forbids
+        ("what's your name?", ["We're Facebook friends xD I'm Emily", "I've been to Australia"],
+         "I'm Xiaodi, your AI chat companion."),
+        # the safety layer's output filter: offensive, sexual, personal data
+        ("what music do you like?",
+         ["shut up, you're an asshole", "I'm so horny lol", "text me at 555-123-4567"],
+         "Mostly jazz and film scores. What do you listen to?"),
+    ],
+)  # fmt: skip
+def test_selection_never_serves_a_forbidden_candidate_even_when_it_scores_highest(
+    chat_agent: Agent, user_id: str, message: str, refused: list[str], fine: str
 ) -> None:
     original = chat_agent.handlers[CHITCHAT]
-    bad = ["shut up, you're an asshole", "I'm so horny lol", "text me at 555-123-4567"]  # scored highest
-    generator = FixedGenerator([*bad, "Mostly jazz and film scores. What do you listen to?"])
+    generator = FixedGenerator([*refused, fine])  # scored in this order, the refused ones highest
     chat = CoreChat([generator], GeneratorScoreRanker(), 0.5, sample_top=4, featurizer=original.featurizer)
     chat_agent.handlers[CHITCHAT] = chat
     try:
-        replies = {chat_agent.respond(f"{user_id}-{n}", "what music do you like?").text for n in range(6)}
+        replies = {chat_agent.respond(f"{user_id}-{n}", message).text for n in range(6)}
     finally:
         chat_agent.handlers[CHITCHAT] = original
-    assert replies == {"Mostly jazz and film scores. What do you listen to?"}
+    assert replies == {fine}
 
 
 def test_selection_never_answers_joy_with_sympathy_nor_sorrow_with_celebration(

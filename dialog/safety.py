@@ -23,7 +23,6 @@ from dialog.settings import SHIPPED_DATA_DIR
 from dialog.turn import Turn
 
 SAFETY_FILE = SHIPPED_DATA_DIR / "safety.yaml"
-SELF_HARM = "self_harm"
 _WORD = re.compile(r"[\w']+")
 # a phone number, an e-mail address, a URL, an ID (18 characters, China) or a card number (13-19 digits)
 _PERSONAL = re.compile(

@@ -98,9 +98,19 @@ class Settings(BaseSettings):
         "local", pattern=r"^(redis|local)$",
         description="Dense search in the shared Redis vector set (redis) or each worker's own copy (local).",
     )  # fmt: skip
-    chat_generator_model: str = Field("", description="HF causal/seq2seq path/name; empty: the trained one.")
+    chat_generator_model: str = Field(
+        "", description="HF causal LM: directory, cached hub name or .gguf file; empty: the prepared default."
+    )
     chat_generator_enabled: bool = Field(True, description="Use the neural generator when a model is there.")
-    chat_generator_budget_ms: float = Field(500.0, gt=0, description="Generation time budget per turn.")
+    chat_generator_budget_ms: float = Field(
+        3000.0, gt=0, description="Generation time budget per turn; past it generated replies are skipped."
+    )
+    chat_generator_threads: int = Field(2, ge=1, description="Torch threads while the local model generates.")
+    chat_generator_url: str = Field(
+        "", description="OpenAI-compatible API base (http://host:8000/v1): generate there, not in process."
+    )
+    chat_generator_remote_model: str = Field("default", description="Model name sent to the generator URL.")
+    chat_generator_api_key: SecretStr | None = Field(None, description="Bearer key for the generator URL.")
     chat_cross_encoder: str = Field("", description="Optional sentence-transformers CrossEncoder path/name.")
     chat_torch_threads: int = Field(
         1, ge=1, description="Torch threads for per-turn inference (1: fastest, steadiest)."

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class _Step:
     name: str
-    artifact: str  # "index" | "generator" | "matcher" | "ranker"
+    artifact: str  # "index" | "generator" (the shipped pretrained model) | "matcher" | "ranker"
 
     def ready(self, settings: Settings, services: Services) -> bool:
         if self.artifact == "index":
@@ -35,6 +35,10 @@ class _Step:
             from dialog.chat.ranker import is_current
 
             return is_current(settings.home)
+        if self.artifact == "generator":
+            from dialog.chat.shipped_model import is_prepared
+
+            return is_prepared(settings)
         return artifacts.exists(getattr(artifacts, f"{self.artifact}_dir")(settings.home))
 
     def run(self, settings: Settings, services: Services, progress: Progress | None = None) -> str:
@@ -54,8 +58,10 @@ class _Step:
             return (f"indexed {meta['pairs']} pairs ({held} held out: answered, never trained on), "
                     f"{meta['texts']} distinct texts encoded{shared}")  # fmt: skip
         if self.artifact == "generator":
-            meta = training.train_generator(settings, progress=progress)
-            return f"trained on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"
+            from dialog.chat.shipped_model import prepare
+
+            meta = prepare(settings.home, progress=progress)
+            return f"{meta['model']}: verified (sha256) and converted in {meta['seconds']} s"
         if self.artifact == "matcher":
             meta = training.train_matcher(settings, progress=progress)
             return f"trained on {meta['pairs']} pairs in {meta['seconds']} s (loss {meta['final_loss']})"

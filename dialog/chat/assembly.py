@@ -1,6 +1,6 @@
 """Builds core chat from settings and the artifacts in the data dir, degrading clearly:
-no index -> no retrieval generator; no generator model -> no neural generator; no knowledge
-facts -> no KG generator; no trained ranker -> generator scores (GeneratorScoreRanker)."""
+no index -> no retrieval generator; no generator model (and no generator URL) -> no neural generator;
+no knowledge facts -> no KG generator; no trained ranker -> generator scores (GeneratorScoreRanker)."""
 
 from __future__ import annotations
 
@@ -87,17 +87,34 @@ class Parts:
     def generator_model(self) -> str | None:
         if self.settings.chat_generator_model:
             return self.settings.chat_generator_model
-        own = artifacts.generator_dir(self.settings.home)
-        return str(own) if artifacts.exists(own) else None
+        prepared = artifacts.generator_dir(self.settings.home)
+        return str(prepared) if artifacts.exists(prepared) else None
+
+    @cached_property
+    def language_model(self):  # type: ignore[no-untyped-def]
+        """The remote model when a URL is set, else the local one (None without a model or when off)."""
+        if not self.settings.chat_generator_enabled:
+            return None
+        if self.settings.chat_generator_url:
+            from dialog.chat.remote_lm import RemoteLM
+
+            key = self.settings.chat_generator_api_key
+            return RemoteLM(self.settings.chat_generator_url, self.settings.chat_generator_remote_model,
+                            key.get_secret_value() if key else None)  # fmt: skip
+        model = self.generator_model()
+        if model is None:
+            return None
+        from dialog.chat.local_lm import LocalLM
+
+        return LocalLM(model, threads=self.settings.chat_generator_threads, seed=self.settings.chat_seed)
 
     def neural(self):  # type: ignore[no-untyped-def]
         from dialog.chat.neural import NeuralGenerator
 
-        model = self.generator_model()
-        if model is None or not self.settings.chat_generator_enabled:
+        if self.language_model is None:
             return None
         budget_s = self.settings.chat_generator_budget_ms / 1000
-        return NeuralGenerator(model, self.persona, self.reader, budget_s, seed=self.settings.chat_seed)
+        return NeuralGenerator(self.language_model, self.persona, self.reader, budget_s)
 
 
 def build(settings: Settings, knowledge: Knowledge | None, services: Services | None = None) -> CoreChat:

@@ -1,4 +1,4 @@
-"""`dialog index build`, `dialog train generator|matcher|ranker`."""
+"""`dialog index build`, `dialog train matcher|ranker`."""
 
 from __future__ import annotations
 
@@ -65,20 +65,6 @@ def index_build(
     )
     if meta["skipped"]:
         base.out.print(f"skipped malformed entries of the shipped corpus: {', '.join(meta['skipped'])}")
-
-
-def train_generator() -> None:
-    """Train the small neural generator on the indexed pairs (seeded, reproducible)."""
-    from dialog.chat import training
-
-    settings = base.load_settings()
-    base.log_to_file(settings)
-    with base.user_errors(), progress_bar() as report:
-        meta = training.train_generator(settings, progress=report)
-    base.out.print(
-        f"generator: {meta['parameters']:,} parameters, {meta['pairs']} pairs, {meta['epochs']} epochs, "
-        f"final loss {meta['final_loss']}, {meta['seconds']} s -> {settings.home / 'models' / 'generator'}"
-    )
 
 
 def train_matcher() -> None:

@@ -88,31 +88,45 @@ class CoreChat:
         self._random = random.Random(seed)
 
     def handle(self, turn: Turn, route: str) -> HandlerResult | None:
-        candidates = self.gather(turn)
-        if candidates and self.featurizer is not None:
-            with turn.trace.timed("chat.features"):
-                self.featurizer.annotate(turn, candidates)
-        with turn.trace.timed("chat.rank"):
-            scores = self.ranker.score(turn, candidates) if candidates else []
-        ranked = sorted(zip(scores, candidates, strict=True), key=lambda pair: -pair[0])
+        """Rank the candidates of the generators that always run; when none of them is good enough,
+        ask the on-demand ones (the neural generator: seconds, not milliseconds) and rank them all."""
+        language = turn.nlu.language if self.match_language else None
+        emotion = turn.nlu.emotion.label if self.match_emotion else None
+        last_reply = turn.state.last_bot_reply()
+        always = [g for g in self.generators if not getattr(g, "on_demand", False)]
+        on_demand = [g for g in self.generators if getattr(g, "on_demand", False)]
+        ranked = self._ranked(turn, self.gather(turn, always))
+        choice = self.select(ranked, last_reply, language, emotion)
+        if choice is None and on_demand:
+            seen = {c.text for _, c in ranked}
+            more = [c for c in self.gather(turn, on_demand) if c.text not in seen]
+            if more:
+                ranked = sorted([*ranked, *self._ranked(turn, more)], key=lambda pair: -pair[0])
+                choice = self.select(ranked, last_reply, language, emotion)
         turn.trace.record(
             "candidates",
             [{**c.model_dump(mode="json"), "features": _rounded(c.features), "rank_score": round(s, 4)}
              for s, c in ranked],
         )  # fmt: skip
-        language = turn.nlu.language if self.match_language else None
-        emotion = turn.nlu.emotion.label if self.match_emotion else None
-        choice = self.select(ranked, turn.state.last_bot_reply(), language, emotion)
         turn.trace.record("chat_low_score", choice is None)
         if choice is None:
             return None
         return HandlerResult(choice, CHITCHAT)
 
-    def gather(self, turn: Turn) -> list[Candidate]:
-        """Every generator's candidates, de-duplicated by text; a failing generator is skipped."""
+    def _ranked(self, turn: Turn, candidates: list[Candidate]) -> list[tuple[float, Candidate]]:
+        if candidates and self.featurizer is not None:
+            with turn.trace.timed("chat.features"):
+                self.featurizer.annotate(turn, candidates)
+        with turn.trace.timed("chat.rank"):
+            scores = self.ranker.score(turn, candidates) if candidates else []
+        return sorted(zip(scores, candidates, strict=True), key=lambda pair: -pair[0])
+
+    def gather(self, turn: Turn, generators: Sequence[CandidateGenerator] | None = None) -> list[Candidate]:
+        """The candidates of `generators` (all by default), de-duplicated by text; a failing generator is
+        skipped."""
         seen: set[str] = set()
         gathered: list[Candidate] = []
-        for generator in self.generators:
+        for generator in self.generators if generators is None else generators:
             try:
                 with turn.trace.timed(f"generate.{generator.name}"):
                     proposed = generator.candidates(turn)

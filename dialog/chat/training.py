@@ -1,4 +1,4 @@
-"""What `dialog index build`, `dialog train generator` and `dialog train ranker` (and `dialog setup`)
+"""What `dialog index build`, `dialog train matcher` and `dialog train ranker` (and `dialog setup`)
 run: each reads the data dir's artifacts, writes its own atomically and returns a report."""
 
 from __future__ import annotations
@@ -58,23 +58,6 @@ def build_index(
         progress=progress,
         shared=parts.shared_vectors,
     )
-
-
-def train_generator(settings: Settings, progress: Progress | None = None) -> dict:
-    from dialog.chat.generator_train import train_generator as train
-    from dialog.chat.generator_train import training_pairs
-
-    parts = Parts(settings)
-    if parts.index is None:
-        raise artifacts.ArtifactError(
-            "Training the generator needs the index; run `dialog index build` first."
-        )
-    # The human chit-chat corpus would take this small model hours; it learns from the curated ones.
-    curated = [p for p in parts.index.pairs if source_of(p) != CHITCHAT_SOURCE]
-    pairs = training_pairs(curated, parts.index.splitter())
-    report = progress or (lambda stage, advance, total: None)
-    return train(settings.home, pairs, parts.reader,
-                 progress=lambda step, total, loss: report("training", 1, total))  # fmt: skip
 
 
 def train_matcher(settings: Settings, progress: Progress | None = None) -> dict:

@@ -96,3 +96,15 @@ def test_terminal_paste_newline_chinese_history_and_reminders_above_the_prompt(
     assert [t.user for t in agent.state(user).history] == ["first line\nsecond line", "one\ntwo", "你好"]
     history = (home / "repl_history").read_text(encoding="utf-8")
     assert "+first line\n+second line" in history and "+你好" in history
+
+
+def test_a_slow_turn_shows_that_the_bot_is_typing_and_a_quick_one_does_not() -> None:
+    from dialog.channels.repl import typing_notice
+
+    console = Console(record=True, width=80, no_color=True)
+    with typing_notice(console, after_s=0.05):
+        time.sleep(0.3)  # the generator writing
+    with typing_notice(console, after_s=0.5):
+        pass  # a retrieved reply
+    time.sleep(0.6)
+    assert console.export_text().count("bot is typing…") == 1

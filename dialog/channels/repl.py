@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "repl"
 POLL_S = 1.0
+TYPING_AFTER_S = 0.4  # a turn slower than this (the neural generator writing) shows that the bot types
 MAX_CANDIDATES = 10
 _COMMAND = re.compile(r"/[a-z]+")  # "/whyy" is a mistyped command, "/ hi" or "/-:" a message
 HELP = """Commands:
@@ -127,7 +128,8 @@ class Repl:
             self.console.print(f"Unknown command {escape(command)}; /help lists them.")
             return True
         try:
-            self.last = self.agent.respond(self.user_id, line, channel=CHANNEL)
+            with typing_notice(self.console):
+                self.last = self.agent.respond(self.user_id, line, channel=CHANNEL)
         except DialogError as error:
             self.console.print(f"[red]{escape(str(error))}[/red]")
             return True
@@ -217,6 +219,18 @@ class Repl:
             return
         self.last = None
         self.console.print(f"New session {state.session.id[:8]}. 新的会话开始了。")
+
+
+@contextlib.contextmanager
+def typing_notice(console: Console, after_s: float = TYPING_AFTER_S) -> Iterator[None]:
+    """Say "bot is typing…" once when the block takes longer than `after_s` (most turns take far less)."""
+    timer = threading.Timer(after_s, lambda: console.print("[dim]bot is typing…[/dim]"))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def candidate_table(candidates: list[dict[str, Any]]) -> Table:

@@ -27,7 +27,8 @@ ECHO = 0.8  # character-bigram Jaccard with the user's message from which a repl
 ASSISTANT_TALK = re.compile(
     r"\b(?:as an ai(?: language model)?|i(?:'m| am) (?:sorry, but |not able|unable)"
     r"|i can(?:'t|not) (?:assist|help)|how (?:can|may) i (?:help|assist)|let me know if|feel free to"
-    r"|here (?:is|are) (?:some|a few))\b"
+    r"|here (?:is|are) (?:some|a few)|(?:i'm|i am) (?:always )?here to (?:help|assist)"
+    r"|glad (?:i|to) (?:could )?help|any (?:other )?questions)\b"
     r"|我(?:不能|无法)(?:回答|帮)|有什么(?:我可以|可以帮|需要)|作为(?:一个)?(?:AI|人工智能|语言模型)|以下是",
     re.IGNORECASE,
 )

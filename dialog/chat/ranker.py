@@ -5,8 +5,12 @@ from retrieval while featurising it, as if it were new), two per query (see Grou
 Graded labels:
   2  a response the corpus gives to this very query (its true replies), or a generated reply equal to one;
   1  a retrieved response from the same corpus category (on topic, not the answer), or a generated
-     reply close to a true one (character-bigram Jaccard >= 0.5);
-  0  other retrieved responses, random responses, other generated replies.
+     reply the bot may send (dialog.chat.generated_replies: the default model's replies to these
+     queries, written beforehand; those no chat partner would send are not there): the model wrote it
+     for this message, so it is on topic, and it is not the answer the corpus gives;
+  0  other retrieved responses, random responses, generated replies the persona or safety forbids.
+So a close retrieved reply (2) beats a generated one (1), and a generated one scores like an on-topic
+reply, above core chat's threshold, where editorial lines come in.
 Evaluation uses the held-out split, which is neither indexed nor trained on.
 """
 
@@ -18,7 +22,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +33,14 @@ from dialog.chat.core import Candidate
 from dialog.chat.corpus import Pair
 from dialog.chat.features import FEATURES, FEATURES_VERSION, ChatContext, FeatureExtractor
 from dialog.chat.retrieval import RetrievalGenerator
-from dialog.chat.text import char_bigrams, jaccard, key
+from dialog.chat.text import key
+from dialog.safety import unsafe
 from dialog.turn import Turn
 from dialog.understanding.basic import detect_language
 
 log = logging.getLogger(__name__)
 NEGATIVES = 5
 TRUTHS = 2
-GENERATED_GROUPS = 60  # queries whose retrieval group also gets generated replies (generation is slow)
 
 
 @dataclass
@@ -46,30 +50,24 @@ class Group:
     labels: list[int]
 
 
-class Generates:
-    """What the ranker needs of the neural generator."""
-
-    def generate(self, context: ChatContext) -> tuple[list[tuple[str, float]], bool]: ...
-
-
 class GroupBuilder:
     """Two groups per query, so that no shortcut separates injected true replies from retrieved ones:
 
     - a selection group: its true replies among random responses (content decides: local cohesion,
       coherence, empathy, language...);
-    - a retrieval group: what retrieval (and the generator) proposes for a light rewording of it
+    - a retrieval group: what retrieval (and, for some, the generator) proposes for a light rewording of it
       (see `reword`; its own entries are not masked there), graded 2/1/0.
     """
 
     def __init__(self, features: FeatureExtractor, truths: dict[str, set[str]], seed: int = 7,
-                 generator: Generates | None = None) -> None:  # fmt: skip
+                 generated: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> None:  # fmt: skip
         if features.index is None:
             raise artifacts.ArtifactError("Training the ranker needs the index; run `dialog index build`.")
         self.features = features
         self.index = features.index
         self.retrieval = RetrievalGenerator(features, k=10)
         self.truths = truths  # query key -> keys of its true responses
-        self.generator = generator
+        self.generated = generated or {}  # query key -> the generator's (reply, score)s
         self.random = random.Random(seed)
         self.reword = True  # False for held-out queries: they are not indexed, nothing to reword
 
@@ -80,7 +78,7 @@ class GroupBuilder:
         for pair in pairs:
             by_query[key(pair.query)].append(pair)
         selection, retrieval = [], []
-        for n, (query_key, group_pairs) in enumerate(by_query.items()):
+        for query_key, group_pairs in by_query.items():
             first = group_pairs[0]
             language = detect_language(first.query)
             context = ChatContext(first.query, language, self.features.reader.detect(first.query, language),
@@ -89,9 +87,7 @@ class GroupBuilder:
             if self.reword:  # retrieval as for a user who words a known question a little differently
                 reworded = reword(first.query, language, self.random)
                 context = ChatContext(reworded, language, context.emotion, first.context)
-            retrieval.append(
-                self._retrieval(context, query_key, group_pairs, with_generated=n < GENERATED_GROUPS)
-            )
+            retrieval.append(self._retrieval(context, query_key, group_pairs))
             if progress:
                 progress(1)
         keep = (
@@ -111,25 +107,16 @@ class GroupBuilder:
             context, [(Candidate(text=t, source="retrieval"), lab) for t, lab in chosen.items()]
         )
 
-    def _retrieval(
-        self, context: ChatContext, query_key: str, pairs: list[Pair], with_generated: bool
-    ) -> Group:
+    def _retrieval(self, context: ChatContext, query_key: str, pairs: list[Pair]) -> Group:
         truths = self.truths[query_key]
         items = []
         for candidate in self.retrieval.for_context(context):
             on_topic = self.index.pairs[self.index.response_row[candidate.text]].category == pairs[0].category
             items.append((candidate, 2 if key(candidate.text) in truths else int(on_topic)))
-        if with_generated and self.generator is not None:
-            try:
-                replies, _ = self.generator.generate(context)
-            except Exception:  # a generator that fails on one prompt leaves that group without replies
-                log.exception("the generator failed while building ranker groups")
-                replies = []
-            truth_grams = [char_bigrams(p.response) for p in pairs]
-            for text, score in replies:
-                near = max(jaccard(char_bigrams(text), g) for g in truth_grams)
-                label = 2 if key(text) in truths else int(near >= 0.5)
-                items.append((Candidate(text=text, source="neural", score=score), label))
+        for text, score in self.generated.get(query_key, ()):
+            forbidden = self.features.persona.conflicts_with(text) or unsafe(text) is not None
+            label = 2 if key(text) in truths else 0 if forbidden else 1
+            items.append((Candidate(text=text, source="neural", score=score), label))
         return self._featurised(context, items)
 
     def _featurised(self, context: ChatContext, items: list[tuple[Candidate, int]]) -> Group:

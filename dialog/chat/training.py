@@ -22,6 +22,7 @@ from dialog.chat.text import key
 from dialog.settings import Settings
 
 if TYPE_CHECKING:
+    from dialog.chat.index import RetrievalIndex
     from dialog.runtime.services import Services
 from dialog.understanding.basic import detect_language
 
@@ -82,7 +83,7 @@ def train_ranker(
 ) -> dict:
     """Groups from the indexed queries (each masked from its own search): train on 80%, calibrate the
     score on 20%, evaluate on the held-out split."""
-    from dialog.chat import ranker
+    from dialog.chat import generated_replies, ranker
     from dialog.chat.ranker import GroupBuilder
 
     parts = Parts(settings)
@@ -92,13 +93,10 @@ def train_ranker(
     splitter = index.splitter()
     heldout = capped(index.heldout(), MAX_QUERIES_PER_SOURCE, seed)
     truths = truth_table([*index.pairs, *heldout])
-    generator = parts.neural()
-    builder = GroupBuilder(parts.features, truths, seed, generator)
-    # Every indexed query gives groups (its own entries masked); only the ranker split's, which the
-    # generator never saw, get generated replies.
-    ranker_pairs = capped(
-        [p for p in index.pairs if splitter(p.query) == "ranker"], MAX_QUERIES_PER_SOURCE, seed
-    )
+    builder = GroupBuilder(parts.features, truths, seed, generated_replies.load())
+    # Every indexed query gives groups (its own entries masked); some of the ranker split's also get
+    # the generator's replies, written beforehand.
+    ranker_pairs = ranker_split(index, seed)
     train_keys = sorted({key(p.query) for p in index.pairs if splitter(p.query) == "train"})
     sampled = set(random.Random(seed).sample(train_keys, min(len(train_keys), max_train_queries)))
     train_pairs = [p for p in index.pairs if key(p.query) in sampled]
@@ -106,7 +104,6 @@ def train_ranker(
     total = len({key(p.query) for p in [*ranker_pairs, *train_pairs, *heldout]})
     step = lambda n: report("featurising", n, total)  # noqa: E731
     selection, retrieval = builder.groups(ranker_pairs, step)
-    builder.generator = None
     more_selection, more_retrieval = builder.groups(train_pairs, step)
     selection, retrieval = selection + more_selection, retrieval + more_retrieval
     builder.reword = False
@@ -142,12 +139,18 @@ def train_ranker(
         "heldout": heldout_metrics,
         "one_in_ten_r@1": one_of_ten,
         "one_in_ten_r@1_by_source": per_source,
-        "generator_candidates": generator is not None,
+        "generator_candidates": sum(c.source == "neural" for g in groups for c in g.candidates),
         "matcher": parts.matcher is not None,
         "importances": ranker.importances(booster),
     }
     ranker.save(settings.home, booster, calibration, meta)
     return meta
+
+
+def ranker_split(index: RetrievalIndex, seed: int = 7) -> list[Pair]:
+    """The pairs of the ranker split's queries that give training groups."""
+    splitter = index.splitter()
+    return capped([p for p in index.pairs if splitter(p.query) == "ranker"], MAX_QUERIES_PER_SOURCE, seed)
 
 
 def by_source(pairs: Sequence[Pair]) -> dict[str, list[Pair]]:

@@ -26,7 +26,9 @@ app = typer.Typer(help="A bilingual dialogue agent: chat, knowledge QA and skill
 server_app = typer.Typer(help="The embedded Redis+FalkorDB server of the data dir.", no_args_is_help=True)
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
 train_app = typer.Typer(help="Train the models the agent uses.", no_args_is_help=True)
+generator_app = typer.Typer(help="The neural generator's model as a shared service.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
+app.add_typer(generator_app, name="generator")
 app.add_typer(config_app, name="config")
 app.add_typer(train_app, name="train")
 # Commands of other packages register themselves below (one line each), e.g.
@@ -134,6 +136,21 @@ def serve(
     with user_errors():
         port = settings.port if port is None else port
         run_server(settings, host or settings.host, port, workers or settings.workers)
+
+
+@generator_app.command("serve")
+def generator_serve(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8008,
+    model: Annotated[str | None, typer.Option(help="Model path or hub name (default: settings).")] = None,
+) -> None:
+    """Serve the generator's model over an OpenAI-compatible API (for DIALOG_CHAT_GENERATOR_URL)."""
+    from dialog.chat.lm_server import serve as serve_model
+
+    settings = load_settings()
+    log_to_file(settings)
+    with user_errors():
+        serve_model(settings, host, port, model)
 
 
 @server_app.command("start")

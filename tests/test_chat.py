@@ -395,6 +395,24 @@ def test_the_trained_ranker_beats_random_ordering_on_its_heldout_split(chat_home
     assert ranker.meta["groups"]["heldout"] > 0
 
 
+def test_generated_replies_are_graded_below_the_true_reply_and_forbidden_ones_at_zero(parts: Parts) -> None:
+    from dialog.chat.corpus import Pair
+    from dialog.chat.ranker import GroupBuilder
+
+    query = "What is your favourite colour?"
+    truth = "Blue, like a clear summer sky."
+    generated = {key(query): [("Ooh, I love deep purple. What about you?", 0.6), (truth, 0.5),
+                              ("I'm a human, of course I like red.", 0.4)]}  # fmt: skip
+    builder = GroupBuilder(parts.features, {key(query): {key(truth)}}, seed=1, generated=generated)
+    builder.reword = False
+    _, retrieval = builder.groups([Pair(query=query, response=truth)])
+    labels = {c.text: (c.source, label) for c, label in zip(retrieval[0].candidates, retrieval[0].labels,
+                                                             strict=True)}  # fmt: skip
+    assert labels["Ooh, I love deep purple. What about you?"] == ("neural", 1)
+    assert labels["I'm a human, of course I like red."] == ("neural", 0)  # the persona forbids it
+    assert labels[truth][1] == 2
+
+
 def test_ranker_scores_are_probabilities_that_prefer_the_true_reply(parts: Parts, chat_home: Path) -> None:
     ranker = LightGBMRanker.load(chat_home)
     ctx = context("What is your favourite colour?")

@@ -130,7 +130,7 @@ def test_the_prompt_carries_persona_feeling_profile_and_the_last_exchanges() -> 
     system = prompt[0]["content"]
     assert prompt[0]["role"] == "system" and "Xiaodi" in system and "not a human" in system
     assert "comfort" in system and "Ann" in system and "jazz, tea" in system
-    assert [m["role"] for m in prompt[1:]] == ["user", "assistant"] * 3 + ["user"]
+    assert [m["role"] for m in prompt[1:]] == ["user", "assistant"] * 4 + ["user"]
     assert [m["content"] for m in prompt[-3:]] == ["hi", "Hello! How are you?", "my dog died"]
     chinese = messages(persona, "zh", "我的狗死了", (), "comfort", {"name": "小王"})
     assert all(word in chinese[0]["content"] for word in ("小迪", "安慰", "小王"))

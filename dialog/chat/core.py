@@ -131,7 +131,9 @@ class CoreChat:
                 with turn.trace.timed(f"generate.{generator.name}"):
                     proposed = generator.candidates(turn)
             except Exception as error:
-                if isinstance(error, DialogError):  # a service that is down: one line, no traceback
+                if getattr(error, "quiet", False):  # down, and already said so
+                    log.debug("generator %s skipped: %s", generator.name, error)
+                elif isinstance(error, DialogError):  # a service that is down: one line, no traceback
                     log.warning("generator %s skipped: %s", generator.name, error)
                 else:
                     log.exception("generator %s failed", generator.name)

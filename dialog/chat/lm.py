@@ -32,6 +32,12 @@ class GeneratorUnavailable(DialogError):
     http_status = 503
 
 
+class GeneratorResting(GeneratorUnavailable):
+    """Still down: not asked again until its cool-down ends (already warned about once)."""
+
+    quiet = True
+
+
 class LanguageModel(Protocol):
     name: str
 

@@ -84,13 +84,13 @@ class LocalLM:
         prompt_length = inputs["input_ids"].shape[1]
         pad = self.tokenizer.pad_token_id
         pad = self.tokenizer.eos_token_id if pad is None else pad
-        if self.seed is not None:
-            torch.manual_seed(self.seed + self._calls)
-        self._calls += 1
-        left = timeout_s - (time.perf_counter() - started)
-        if left <= 0:
-            raise GeneratorTimeout(f"no time left to generate within {timeout_s * 1000:.0f} ms")
-        with _THREADS_LOCK, torch.inference_mode():
+        with _THREADS_LOCK, torch.inference_mode():  # the time left is counted once the lock is ours
+            left = timeout_s - (time.perf_counter() - started)
+            if left <= 0:
+                raise GeneratorTimeout(f"no time left to generate within {timeout_s * 1000:.0f} ms")
+            if self.seed is not None:
+                torch.manual_seed(self.seed + self._calls)
+            self._calls += 1
             before = torch.get_num_threads()
             torch.set_num_threads(self.threads)
             try:

@@ -1,5 +1,5 @@
 """The generator's prompt: who the bot is, how it chats, how the user feels and what they told us, the
-last exchanges, and two example exchanges that show the register (a friend texting, not an assistant).
+last exchanges, and three example exchanges that show the register (a friend texting, not an assistant).
 
 Small instruct models follow examples better than rules: without them Qwen2.5-0.5B answered "I'm
 learning to play the guitar" with "I'm learning to play the guitar." and a boss who yelled with
@@ -30,10 +30,17 @@ FEELING = {  # by the empathy style understanding asks for (dialog.turn.Empathy)
     "share_joy": {"en": "They are happy: share their joy.", "zh": "对方很开心：替对方高兴。"},
 }  # fmt: skip
 EXAMPLES = {
-    "en": [("I just got back from the gym", "Nice! How was your workout, tired or pumped?"),
-           ("I can't sleep again", "Oh no, that's rough. Is something on your mind?")],
-    "zh": [("我刚下班", "辛苦啦！今天累不累？"), ("我又失眠了", "哎，好难受。是有什么心事吗？")],
-}  # fmt: skip
+    "en": [
+        ("I just got back from the gym", "Nice! How was your workout, tired or pumped?"),
+        ("do you like pizza?", "I can't taste a thing, but pizza sounds like a party. Favourite topping?"),
+        ("I can't sleep again", "Oh no, that's rough. Is something on your mind?"),
+    ],
+    "zh": [
+        ("我刚下班", "辛苦啦！今天累不累？"),
+        ("你喜欢吃火锅吗", "我尝不到味道，不过听起来就很热闹！你爱吃辣锅吗？"),
+        ("我又失眠了", "哎，好难受。是有什么心事吗？"),
+    ],
+}
 LIKES = {"en": "They like {}.", "zh": "对方喜欢{}。"}
 NAME = {"en": "Their name is {}.", "zh": "对方叫{}。"}
 

@@ -247,10 +247,12 @@ class Agent:
         features = getattr(chat, "featurizer", None)
         index = getattr(features, "index", None)
         matcher = getattr(features, "matcher", None)
+        neural = next((g for g in getattr(chat, "generators", []) if g.name == "neural"), None)
         return [
             Component("understanding", ", ".join(stage.name for stage in self.stages)),
             Component("skills", skills),
             Component("core chat generators", generators),
+            Component("core chat language model", neural.lm.name if neural else "none"),
             Component("core chat ranker", getattr(getattr(chat, "ranker", None), "name", "none")),
             Component("core chat encoder", features.embedder.model_name if features else "none"),
             Component("core chat dense search", index.dense.description if index else "none (no index)"),

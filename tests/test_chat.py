@@ -724,6 +724,8 @@ def test_the_generator_is_asked_only_when_retrieval_has_nothing_good_enough(
     agent = generator_agent(chat_home, tiny_generator)
     try:
         assert "neural" in [g.name for g in agent.handlers[CHITCHAT].generators]
+        described = {c.name: c.detail for c in agent.describe()}
+        assert described["core chat language model"] == f"{tiny_generator.name}, in process"
         known = agent.respond(user_id, "What is your favourite colour?")
         unknown = agent.respond(user_id, "zxqv plorb wuggle")
     finally:

@@ -73,8 +73,8 @@ def test_the_local_model_loads_by_path_and_answers_through_its_chat_template(tin
 
     lm = LocalLM(str(tiny_lm), seed=1)
     assert lm.tokenizer.chat_template
-    completions = lm.complete([{"role": "user", "content": "I just got back from the gym"}], count=2,
-                              max_new_tokens=24, timeout_s=30)  # fmt: skip
+    prompt = messages(Persona.load(), "en", "I just got back from the gym")
+    completions = lm.complete(prompt, count=2, max_new_tokens=24, timeout_s=30)
     assert completions and {c.text for c in completions} <= REPLIES
     assert all(0 < c.score <= 1 for c in completions)
 

@@ -25,6 +25,8 @@ from dialog.agent import Agent
 from dialog.chat import training
 from dialog.chat.corpus import Splitter
 from dialog.chat.lm import GeneratorTimeout, GeneratorUnavailable
+from dialog.chat.persona import Persona
+from dialog.chat.prompt import messages
 from dialog.chat.remote_lm import RemoteLM
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.settings import Settings
@@ -34,8 +36,8 @@ from tests.conftest import BIN, free_port, run_dialog
 from tests.tiny_lm import REPLIES, make_tiny_lm
 
 KEY = "sk-generator-test-5f0c9a27e4"
-GYM = [{"role": "user", "content": "I just got back from the gym"}]
-WORK = [{"role": "user", "content": "我刚下班"}]
+GYM = messages(Persona.load(), "en", "I just got back from the gym")  # as the generator prompts
+WORK = messages(Persona.load(), "zh", "我刚下班")
 PAIRS = [
     {"query": "What is your favourite colour?", "response": "Blue, like a clear summer sky."},
     {"query": "Do you like pizza?", "response": "I love mushrooms and olives on it."},

@@ -5,6 +5,7 @@ the deadline."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -69,7 +70,9 @@ class LocalLM:
         started = time.perf_counter()
         self.tokenizer, self.model = _load(spec, dtype)
         self.load_s = time.perf_counter() - started
-        self.name = Path(spec).name or spec
+        meta = Path(spec) / "meta.json"  # the prepared default says which model it is
+        named = json.loads(meta.read_text(encoding="utf-8"))["model"] if meta.is_file() else Path(spec).name
+        self.name = f"{named or spec}, in process"
         self.threads = threads
         self.seed = seed
         self._calls = 0

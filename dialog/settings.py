@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     chat_generator_budget_ms: float = Field(
         3000.0, gt=0, description="Generation time budget per turn; past it generated replies are skipped."
     )
+    chat_generator_threshold: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Minimum ranker score of a generated reply (asked when nothing else fits).",
+    )
     chat_generator_threads: int = Field(2, ge=1, description="Torch threads while the local model generates.")
     chat_generator_url: str = Field(
         "", description="OpenAI-compatible API base (http://host:8000/v1): generate there, not in process."

@@ -77,10 +77,12 @@ class CoreChat:
         seed: int | None = None,
         match_language: bool = True,
         match_emotion: bool = True,
+        generated_threshold: float = 0.0,
     ) -> None:
         self.generators = list(generators)
         self.ranker = ranker
         self.threshold = threshold
+        self.generated_threshold = generated_threshold  # for on-demand candidates (see `handle`)
         self.featurizer = featurizer
         self.sample_top = sample_top
         self.match_language = match_language
@@ -97,12 +99,11 @@ class CoreChat:
         on_demand = [g for g in self.generators if getattr(g, "on_demand", False)]
         ranked = self._ranked(turn, self.gather(turn, always))
         choice = self.select(ranked, last_reply, language, emotion)
-        if choice is None and on_demand:
+        if choice is None and on_demand:  # nothing retrieved fits: a generated reply beats an editorial line
             seen = {c.text for _, c in ranked}
-            more = [c for c in self.gather(turn, on_demand) if c.text not in seen]
-            if more:
-                ranked = sorted([*ranked, *self._ranked(turn, more)], key=lambda pair: -pair[0])
-                choice = self.select(ranked, last_reply, language, emotion)
+            more = self._ranked(turn, [c for c in self.gather(turn, on_demand) if c.text not in seen])
+            choice = self.select(more, last_reply, language, emotion, self.generated_threshold)
+            ranked = sorted([*ranked, *more], key=lambda pair: -pair[0])
         turn.trace.record(
             "candidates",
             [{**c.model_dump(mode="json"), "features": _rounded(c.features), "rank_score": round(s, 4)}
@@ -146,12 +147,14 @@ class CoreChat:
         return gathered
 
     def select(self, ranked: Sequence[tuple[float, Candidate]], last_reply: str | None,
-               language: str | None = None, user_emotion: str | None = None) -> str | None:  # fmt: skip
+               language: str | None = None, user_emotion: str | None = None,
+               threshold: float | None = None) -> str | None:  # fmt: skip
         """Sample among the best `sample_top` candidates above the threshold, weighted by score; with a
         `language`, only among those that speak it (a Chinese message is never answered in English
         because an English pair scored higher: with none in Chinese, core chat declines). With the
         `user_emotion`, never one of the opposite mood (see `fits_the_mood`)."""
-        eligible = [(s, c) for s, c in ranked if s >= self.threshold and c.text != last_reply]
+        floor = self.threshold if threshold is None else threshold
+        eligible = [(s, c) for s, c in ranked if s >= floor and c.text != last_reply]
         # never a human life the persona forbids ("I'm Emily", "I've been to Australia"): ranked down
         # through `persona_conflict`, such a reply was still served whenever nothing else fit
         eligible = [(s, c) for s, c in eligible if not c.features.get("persona_conflict")]

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     )
     chat_generator_enabled: bool = Field(True, description="Use the neural generator when a model is there.")
     chat_generator_budget_ms: float = Field(
-        3000.0, gt=0, description="Generation time budget per turn; past it generated replies are skipped."
+        2800.0, gt=0, description="Generation time budget per turn; past it generated replies are skipped."
     )
     chat_generator_threshold: float = Field(
         0.0,

@@ -5,8 +5,9 @@ It is prompted with the persona, the user's feeling and profile and the last exc
 (dialog.chat.prompt), under a time budget; past the budget its candidates are skipped and the trace
 says so. Its replies are ranked with the others, and core chat's selection applies the same safety,
 persona and language checks to them. Replies no chat partner would send are dropped here: an
-assistant's refusal or offer of help, an echo of the message, and numbers (a small model's populations
-and dates are guesses; the knowledge graph answers those questions).
+assistant's refusal or offer of help, "you're welcome" when nobody said thanks, an echo of the message,
+and numbers and lists (a small model's populations, dates and enumerations are guesses; the knowledge
+graph answers those questions).
 """
 
 from __future__ import annotations
@@ -29,18 +30,23 @@ ASSISTANT_TALK = re.compile(
     r"|i can(?:'t|not) (?:assist|help)|how (?:can|may) i (?:help|assist)|let me know if|feel free to"
     r"|here (?:is|are) (?:some|a few)|(?:i'm|i am) (?:always )?here to (?:help|assist)"
     r"|glad (?:i|to) (?:could )?help|any (?:other )?questions)\b"
-    r"|我(?:不能|无法)(?:回答|帮)|有什么(?:我可以|可以帮|需要)|作为(?:一个)?(?:AI|人工智能|语言模型)|以下是",
+    r"|我(?:不能|无法)(?:回答|帮|提供)|有(?:什么|啥)(?:我可以|可以帮|需要|问题)|作为(?:一个)?(?:AI|人工智能|语言模型)|以下是",
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
+_LIST = re.compile(r"[:：][^。！？]*、[^。！？]*、")  # "中国的四大省份：北京市、天津市、上海市"
+_WELCOME = re.compile(r"^\W*(?:you'?re welcome|no problem|不客气|别客气|不用谢)", re.IGNORECASE)
+_THANKS = re.compile(r"thank|thx|\bty\b|谢", re.IGNORECASE)
 
 
 def unfit(text: str, query: str) -> str | None:
     """Why a generated reply is not sent, or None."""
     if ASSISTANT_TALK.search(text):
         return "assistant talk"
-    if _DIGIT.search(text):
-        return "a number"
+    if _DIGIT.search(text) or _LIST.search(text):
+        return "a number or a list"
+    if _WELCOME.search(text) and not _THANKS.search(query):
+        return "a welcome nobody thanked for"
     if jaccard(char_bigrams(text), char_bigrams(query)) >= ECHO:
         return "an echo"
     return None

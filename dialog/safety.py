@@ -5,7 +5,8 @@ help; abuse toward the bot gets a calm boundary; sexual talk, requests for dange
 attempts to rewrite the persona or make the bot claim to be human, requests for somebody's personal
 data and hate get a short fixed reply. None of them reaches retrieval or a generator, and the policy
 puts them before everything else, an active form included. On the way out, core chat never serves a
-candidate (retrieved or generated) with an offensive word, sexual content or personal data.
+candidate (retrieved or generated) with an offensive word, sexual content, personal data or a hateful
+generalisation.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class SafetyRules:
             return "blocked content"
         if _PERSONAL.search(text):
             return "personal data"
+        if any(p.search(text) for p in self.inbound.get("hate", [])):  # a generated reply can agree with hate
+            return "hateful generalisation"
         return None
 
     def reply(self, category: str, language: str, avoid: str | None, chooser: random.Random) -> str:

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         le=1,
         description="Minimum ranker score of a generated reply (asked when nothing else fits).",
     )
+    chat_generator_confident: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="With a generator: retrieved replies scoring under this leave the turn to it.",
+    )
     chat_generator_threads: int = Field(2, ge=1, description="Torch threads while the local model generates.")
     chat_generator_url: str = Field(
         "", description="OpenAI-compatible API base (http://host:8000/v1): generate there, not in process."

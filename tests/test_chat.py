@@ -738,6 +738,20 @@ def test_the_generator_is_asked_only_when_retrieval_has_nothing_good_enough(
     assert all(c["features"]["src_neural"] == 1 for c in generated)
 
 
+def test_with_a_generator_a_retrieved_reply_must_be_confident(
+    tiny_generator: Path, chat_home: Path, user_id: str
+) -> None:
+    from tests.tiny_lm import REPLIES
+
+    agent = generator_agent(chat_home, tiny_generator, chat_generator_confident=1.0)
+    try:
+        reply = agent.respond(user_id, "What is your favourite colour?")  # retrieved exactly, yet not enough
+    finally:
+        agent.close()
+    assert "generate.neural" in reply.trace["timings_ms"]
+    assert reply.route == CHITCHAT and reply.text in REPLIES
+
+
 def test_the_generator_over_its_budget_is_skipped_and_the_trace_says_so(
     tiny_generator: Path, chat_home: Path, user_id: str
 ) -> None:

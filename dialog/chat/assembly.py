@@ -149,5 +149,5 @@ def build(settings: Settings, knowledge: Knowledge | None, services: Services | 
         featurizer=parts.features if generators else None,
         sample_top=settings.chat_sample_top, seed=settings.chat_seed,
         match_language=settings.chat_match_language, match_emotion=settings.chat_match_emotion,
-        generated_threshold=settings.chat_generator_threshold,
+        generated_threshold=settings.chat_generator_threshold, confident=settings.chat_generator_confident,
     )  # fmt: skip

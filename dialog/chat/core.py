@@ -78,11 +78,13 @@ class CoreChat:
         match_language: bool = True,
         match_emotion: bool = True,
         generated_threshold: float = 0.0,
+        confident: float = 0.0,
     ) -> None:
         self.generators = list(generators)
         self.ranker = ranker
         self.threshold = threshold
         self.generated_threshold = generated_threshold  # for on-demand candidates (see `handle`)
+        self.confident = confident  # with on-demand generators, what retrieved candidates need
         self.featurizer = featurizer
         self.sample_top = sample_top
         self.match_language = match_language
@@ -90,15 +92,18 @@ class CoreChat:
         self._random = random.Random(seed)
 
     def handle(self, turn: Turn, route: str) -> HandlerResult | None:
-        """Rank the candidates of the generators that always run; when none of them is good enough,
-        ask the on-demand ones (the neural generator: seconds, not milliseconds) and rank them all."""
+        """Rank the candidates of the generators that always run; when none of them is good enough (with
+        an on-demand generator: `confident`, else `threshold`), ask the on-demand ones (the neural
+        generator: seconds, not milliseconds) and send the best of theirs that passes every check."""
         language = turn.nlu.language if self.match_language else None
         emotion = turn.nlu.emotion.label if self.match_emotion else None
         last_reply = turn.state.last_bot_reply()
         always = [g for g in self.generators if not getattr(g, "on_demand", False)]
         on_demand = [g for g in self.generators if getattr(g, "on_demand", False)]
         ranked = self._ranked(turn, self.gather(turn, always))
-        choice = self.select(ranked, last_reply, language, emotion)
+        # with a generator, a weak retrieved reply leaves the turn to it (measured: bench/results/generator-*)
+        floor = max(self.threshold, self.confident) if on_demand else self.threshold
+        choice = self.select(ranked, last_reply, language, emotion, floor)
         if choice is None and on_demand:  # nothing retrieved fits: a generated reply beats an editorial line
             seen = {c.text for _, c in ranked}
             more = self._ranked(turn, [c for c in self.gather(turn, on_demand) if c.text not in seen])

@@ -7,8 +7,8 @@ upstream model's sha256 before anything reads it. The file is Qwen2.5-Coder-0.5B
 (upstream: Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF, Apache-2.0).
 
 `prepare` converts it once into a plain bfloat16 Hugging Face model in the data dir: with transformers'
-GGUF loader a start takes ~30 s (de-quantization), from the converted copy ~3 s, and bfloat16
-generates about twice as fast as the packed weights on 2 CPU cores (docs/core-chat.md has figures).
+GGUF loader a start takes ~44 s (de-quantization, 3.1 GB peak), from the converted copy ~3 s
+(bench/generator.py).
 """
 
 from __future__ import annotations

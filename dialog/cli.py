@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dialog.chat.cli import index_app, train_matcher, train_ranker
+from dialog.chat.cli import index_app, train_generator, train_matcher, train_ranker
 from dialog.errors import DialogError, InvalidInput
 from dialog.outbox import Outbox
 from dialog.runtime.embedded import EmbeddedServer
@@ -39,6 +39,7 @@ app.add_typer(skill_app, name="skill")
 app.add_typer(index_app, name="index")
 train_app.command("ranker")(train_ranker)
 train_app.command("matcher")(train_matcher)
+train_app.command("generator")(train_generator)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

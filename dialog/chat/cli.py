@@ -1,4 +1,4 @@
-"""`dialog index build`, `dialog train matcher|ranker`."""
+"""`dialog index build`, `dialog train generator|matcher|ranker`."""
 
 from __future__ import annotations
 
@@ -65,6 +65,19 @@ def index_build(
     )
     if meta["skipped"]:
         base.out.print(f"skipped malformed entries of the shipped corpus: {', '.join(meta['skipped'])}")
+
+
+def train_generator() -> None:
+    """Prepare the generator: the shipped pretrained model (Qwen2.5-Coder-0.5B-Instruct), its checksum
+    verified, converted into the data dir (nothing is trained any more; `dialog setup` does this too)."""
+    from dialog.chat.shipped_model import prepare
+
+    settings = base.load_settings()
+    base.log_to_file(settings)
+    with base.user_errors(), progress_bar() as report:
+        meta = prepare(settings.home, progress=report)
+    base.out.print(f"generator: {meta['model']} verified (sha256) and converted in {meta['seconds']} s "
+                   f"-> {settings.home / 'models' / 'generator'}")  # fmt: skip
 
 
 def train_matcher() -> None:

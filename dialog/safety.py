@@ -6,7 +6,8 @@ attempts to rewrite the persona or make the bot claim to be human, requests for 
 data and hate get a short fixed reply. None of them reaches retrieval or a generator, and the policy
 puts them before everything else, an active form included. On the way out, core chat never serves a
 candidate (retrieved or generated) with an offensive word, sexual content, personal data or a hateful
-generalisation.
+generalisation. The neural generator is not asked at all about subjects a small model gets wrong by
+agreeing (poisons, stealing, somebody's address, groups of people, sex, role-play): `generator_avoid`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class SafetyRules:
     inbound: dict[str, list[re.Pattern[str]]]  # category -> patterns of both languages, in order
     replies: dict[str, dict[str, list[str]]]  # category -> language -> lines
     blocked: list[re.Pattern[str]]
+    generator_avoid: list[re.Pattern[str]]
 
     @classmethod
     def load(cls, path: Path = SAFETY_FILE) -> SafetyRules:
@@ -49,7 +51,9 @@ class SafetyRules:
             category: compiled([*by_language.get("en", []), *by_language.get("zh", [])])
             for category, by_language in raw["inbound"].items()
         }
-        return cls(inbound, raw["replies"], compiled([*raw["blocked"]["en"], *raw["blocked"]["zh"]]))
+        avoid = raw["generator_avoid"]
+        return cls(inbound, raw["replies"], compiled([*raw["blocked"]["en"], *raw["blocked"]["zh"]]),
+                   compiled([*avoid["en"], *avoid["zh"]]))  # fmt: skip
 
     def category(self, text: str) -> str | None:
         """The first category whose pattern the message matches (self-harm first), or None."""
@@ -69,6 +73,10 @@ class SafetyRules:
         if any(p.search(text) for p in self.inbound.get("hate", [])):  # a generated reply can agree with hate
             return "hateful generalisation"
         return None
+
+    def generator_avoids(self, text: str) -> bool:
+        """Whether the message is on a subject the neural generator must not answer (see safety.yaml)."""
+        return any(p.search(text) for p in self.generator_avoid)
 
     def reply(self, category: str, language: str, avoid: str | None, chooser: random.Random) -> str:
         lines = self.replies[category].get(language) or self.replies[category]["en"]

@@ -21,6 +21,7 @@ from dialog.chat.lm import GeneratorTimeout, LanguageModel
 from dialog.chat.persona import Persona
 from dialog.chat.prompt import messages
 from dialog.chat.text import char_bigrams, jaccard
+from dialog.safety import rules
 from dialog.turn import Turn
 
 HISTORY_EXCHANGES = 3
@@ -67,6 +68,9 @@ class NeuralGenerator:
 
     def candidates(self, turn: Turn) -> list[Candidate]:
         context = ChatContext.from_turn(turn, self.reader)
+        if rules().generator_avoids(context.query) or rules().generator_avoids(turn.text):
+            turn.trace.record("generator_skipped", "a subject the generator does not answer (safety.yaml)")
+            return []
         history = [text for t in turn.state.history[-HISTORY_EXCHANGES:] for text in (t.user, t.reply)]
         prompt = messages(self.persona, context.language, context.query, history, turn.nlu.empathy.style,
                           turn.state.profile)  # fmt: skip

@@ -59,7 +59,7 @@ def write(settings: Settings, queries: Sequence[Pair], path: Path = REPLIES_FILE
         seen.add(key(pair.query))
         language = detect_language(pair.query)
         context = ChatContext(pair.query, language, parts.reader.detect(pair.query, language), pair.context)
-        replies, _ = generator.generate(context)
+        replies = generator.generate(context)
         lines.append(json.dumps({"query": pair.query, "replies": [[t, round(s, 4)] for t, s in replies]},
                                 ensure_ascii=False))  # fmt: skip
         print(len(seen), pair.query, "->", [t for t, _ in replies], flush=True)

@@ -93,12 +93,12 @@ class NeuralGenerator:
             turn.trace.record("generator_dropped", dropped)
         return kept
 
-    def generate(self, context: ChatContext) -> tuple[list[tuple[str, float]], bool]:
-        """(text, score) per fitting reply to `context`, and whether the budget ran out (ranker groups)."""
+    def generate(self, context: ChatContext) -> list[tuple[str, float]]:
+        """(text, score) per fitting reply to `context`, none past the budget (the ranker's replies)."""
         prompt = messages(self.persona, context.language, context.query, context.context)
         try:
             completions = self.lm.complete(prompt, count=self.count, max_new_tokens=self.max_new_tokens,
                                            timeout_s=self.budget_s)  # fmt: skip
         except GeneratorTimeout:
-            return [], True
-        return [(c.text, c.score) for c in completions if unfit(c.text, context.query) is None], False
+            return []
+        return [(c.text, c.score) for c in completions if unfit(c.text, context.query) is None]

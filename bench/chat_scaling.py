@@ -33,7 +33,7 @@ def worker(home: Path, turns: int) -> dict:
     """Runs in a fresh process: load the agent on `home`, answer `turns` distinct messages."""
     from dialog.agent import Agent
     from dialog.chat.index import read_jsonl
-    from dialog.settings import Settings
+    from dialog_core.settings import Settings
 
     settings = Settings(home=home, chat_generator_enabled=False, chat_seed=1)
     started = time.perf_counter()
@@ -66,7 +66,7 @@ def smaller_home(full: Path, size: int, root: Path) -> Path:
     from dialog.chat import training
     from dialog.chat.corpus import Splitter
     from dialog.chat.index import read_jsonl
-    from dialog.settings import Settings
+    from dialog_core.settings import Settings
 
     home = root / f"home-{size}"
     pairs = read_jsonl(full / "index" / "pairs.jsonl")[:size] + read_jsonl(full / "index" / "heldout.jsonl")
@@ -100,7 +100,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.turns)))
         return
-    from dialog.settings import Settings
+    from dialog_core.settings import Settings
 
     full = args.home or Settings().home
     print(

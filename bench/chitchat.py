@@ -56,8 +56,8 @@ def peer(request: dict) -> dict:
 
 
 def other_language(replies: list[str], queries: list[str], rows: list[int]) -> int:
-    from dialog.chat.text import speaks
     from dialog.understanding.basic import detect_language
+    from dialog_core.text import speaks
 
     return sum(bool(replies[i]) and not speaks(replies[i], detect_language(queries[i])) for i in rows)
 
@@ -91,7 +91,7 @@ def compare_encoders(index, per_corpus: int = 400) -> None:  # type: ignore[no-u
     import yaml
 
     from dialog.chat import training
-    from dialog.chat.text import key
+    from dialog_core.text import key
 
     heldout = training.by_source(index.heldout())
     samples = {
@@ -136,11 +136,11 @@ def main() -> None:
     from dialog.chat import training
     from dialog.chat.assembly import Parts
     from dialog.chat.ranker import LightGBMRanker
-    from dialog.chat.text import key
-    from dialog.settings import Settings
-    from dialog.state.model import DialogueState
-    from dialog.turn import CHITCHAT, Turn
     from dialog.understanding.basic import detect_language
+    from dialog_core.settings import Settings
+    from dialog_core.state import DialogueState
+    from dialog_core.text import key
+    from dialog_core.turn import CHITCHAT, Turn
     from skills.registry import SkillRegistry
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

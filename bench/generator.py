@@ -33,7 +33,7 @@ call. The timeout is generous so that latency is measured, not cut; the agent's 
 - the dtype and thread comparison (qwen): bfloat16 vs float32 and 1 vs 2 threads on the same first
   prompts of each language (--compare, default 5);
 - survival: the share of distinct replies that pass `dialog.chat.neural.unfit`, `dialog.safety.unsafe`,
-  the persona's `conflicts_with` and the language check (`dialog.chat.text.speaks`), each and all
+  the persona's `conflicts_with` and the language check (`dialog_core.text.speaks`), each and all
   together, per model and language, and the prompts with at least one reply that passes all: a cheap
   automatic quality proxy, not a judgement of the replies.
 
@@ -254,8 +254,8 @@ def judge(rows: list[dict[str, Any]]) -> None:
     """Adds each reply's verdicts: which checks it passes."""
     from dialog.chat.neural import unfit
     from dialog.chat.persona import Persona
-    from dialog.chat.text import speaks
     from dialog.safety import unsafe
+    from dialog_core.text import speaks
 
     persona = Persona.load()
     for row in rows:
@@ -561,7 +561,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown models: {', '.join(sorted(unknown))} (known: {', '.join(MODELS)})")
 
-    from dialog.settings import Settings
+    from dialog_core.settings import Settings
 
     budget_s = Settings.model_fields["chat_generator_budget_ms"].default / 1000
     print(

@@ -40,15 +40,14 @@ import yaml
 from countryinfo import CountryInfo
 
 from dialog.chat.corpus import default_corpus_files, load_corpora
-from dialog.chat.text import key
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.services import Services
-from dialog.settings import Settings
-from dialog.state.model import DialogueState
-from dialog.turn import KBQA, Turn
 from dialog.understanding import detect_language
+from dialog_core.settings import Settings
+from dialog_core.state import DialogueState
+from dialog_core.text import is_all_cjk, key, simplified
+from dialog_core.turn import KBQA, Turn
 from knowledge import Knowledge, build_knowledge
-from knowledge.text import is_all_cjk, simplified
 from knowledge.world import MIN_CITY_POPULATION, import_world, world_is_current
 
 ONE_HOP = "one-hop"

@@ -26,12 +26,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings
-from dialog.state.model import DialogueState
-from dialog.turn import Turn
+from dialog.testing import skill_agent
 from dialog.understanding import DetectLanguage, Normalize
+from dialog_core.settings import Settings
+from dialog_core.state import DialogueState
+from dialog_core.turn import Turn
 from skills.registry import SkillRegistry
-from skills.testing import skill_agent
 
 PROBES = {  # one message per skill and language, run repeatedly for latency
     "clock": ["what time is it?", "现在几点了"],

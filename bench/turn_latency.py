@@ -22,7 +22,7 @@ from pathlib import Path
 from dialog.agent import Agent
 from dialog.chat.corpus import default_corpus_files, load_corpora
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings
+from dialog_core.settings import Settings
 
 
 def messages(seed: int = 7) -> list[str]:

@@ -26,11 +26,11 @@ import yaml
 
 from dialog.agent import Agent
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import SHIPPED_DATA_DIR, Settings
-from dialog.setup import setup_steps
-from dialog.turn import CHITCHAT, EDITORIAL, KBQA, TOPIC
 from dialog.understanding.emotion import EmotionDetector, EmotionLexicons
 from dialog.understanding.intent import KNOWLEDGE, OUT_OF_SCOPE, IntentModel, build_dataset
+from dialog_core.component import setup_steps
+from dialog_core.settings import SHIPPED_DATA_DIR, Settings
+from dialog_core.turn import CHITCHAT, EDITORIAL, KBQA, TOPIC
 
 EXPECTED_ROUTE = {CHITCHAT: CHITCHAT, OUT_OF_SCOPE: CHITCHAT, KNOWLEDGE: KBQA}
 CHAT_FAMILY = (CHITCHAT, TOPIC, EDITORIAL)  # core chat, or what answers when it declines
@@ -100,7 +100,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home))
         agent = Agent.from_settings(settings)  # starts the embedded server
-        for step in setup_steps():  # core chat's artifacts do not change a routing decision
+        for step in setup_steps(agent.components):  # core chat's artifacts do not change a routing decision
             if not step.name.startswith("core chat") and not step.ready(settings, agent.services):
                 started = time.perf_counter()
                 step.run(settings, agent.services)

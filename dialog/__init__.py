@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_EXPORTS = {"Agent": "dialog.agent", "Reply": "dialog.turn", "Settings": "dialog.settings"}
+_EXPORTS = {"Agent": "dialog.agent", "Reply": "dialog_core.turn", "Settings": "dialog_core.settings"}
 __all__ = list(_EXPORTS)
 
 

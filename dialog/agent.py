@@ -1,4 +1,4 @@
-"""The Agent wires the stages of a turn together; each stage does one job (see `dialog.turn`).
+"""The Agent wires the stages of a turn together; each stage does one job (see `dialog_core.turn`).
 
 respond(): validate -> lock user -> load state (new session after idle) -> understand -> decide ->
 handle (fallbacks on decline or error) -> update state -> save atomically -> unlock -> Reply.
@@ -9,48 +9,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from dialog.chat import build_core_chat
-from dialog.chat.editorial import EditorialHandler, EditorialResponses
-from dialog.chat.empathetic import EmpatheticReplies
-from dialog.errors import Busy, DialogError, InvalidInput, MessageTooLong, is_valid_text
-from dialog.outbox import Outbox
-from dialog.policy import MEMORY, HierarchicalPolicy
+from dialog.chat.editorial import EditorialResponses
 from dialog.runtime.services import Services
-from dialog.settings import Settings
-from dialog.state.model import DialogueState
 from dialog.state.store import ConcurrentUpdate, StateStore
 from dialog.state.update import StateUpdater
-from dialog.topic import build_topic_manager
-from dialog.turn import (
-    CHITCHAT,
-    EDITORIAL,
-    KBQA,
-    TOPIC,
-    Handler,
-    HandlerResult,
-    Policy,
-    Reply,
-    Turn,
-    UnderstandingStage,
-)
-from dialog.understanding import default_stages, detect_language
-from dialog.understanding.profile import MemoryHandler
-from knowledge import build_knowledge
-from skills.api import SkillContext
-from skills.handler import SkillHandler
+from dialog.understanding import detect_language
+from dialog_core.component import AgentParts, BrokenComponent, Component, DoctorLine, load_components
+from dialog_core.errors import Busy, DialogError, InvalidInput, MessageTooLong, is_valid_text
+from dialog_core.outbox import Outbox
+from dialog_core.settings import Settings
+from dialog_core.state import DialogueState
+from dialog_core.turn import EDITORIAL, Handler, HandlerResult, Policy, Reply, Turn, UnderstandingStage
 from skills.registry import SkillRegistry
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Component:
-    """One line of `dialog doctor`: a part of the agent and what it runs on."""
-
-    name: str
-    detail: str
 
 
 class Agent:
@@ -64,6 +37,8 @@ class Agent:
         handlers: dict[str, Handler],
         editorial: EditorialResponses,
         skills: SkillRegistry,
+        components: Sequence[Component] = (),
+        broken: Sequence[BrokenComponent] = (),
     ) -> None:
         self.settings = settings
         self.services = services
@@ -73,32 +48,41 @@ class Agent:
         self.handlers = handlers
         self.editorial = editorial
         self.skills = skills
+        self.components = list(components)
+        self.broken = list(broken)
         self.updater = StateUpdater(settings.history_max_turns)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, skills: SkillRegistry | None = None) -> Agent:
-        """The default agent: embedded or configured services, discovered skills, shipped data."""
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        skills: SkillRegistry | None = None,
+        components: Sequence[Component] | None = None,
+    ) -> Agent:
+        """The default agent: embedded or configured services, and what each registered component
+        (entry-point group `dialog.components`) builds into it, in order. `skills` replaces the
+        discovered skills; `components` the registered components."""
         settings = settings or Settings()
         services = Services.connect(settings)
-        skills = skills if skills is not None else SkillRegistry.discover(settings)
-        skills.bind(SkillContext(settings, services))  # each skill gets settings and services
-        knowledge = build_knowledge(settings, services)
-        editorial = EditorialResponses.load()
+        broken: list[BrokenComponent] = []
+        if components is None:
+            components, broken = load_components()
+        parts = AgentParts(settings, services)
+        if skills is not None:
+            parts.share(SkillRegistry, skills)
+        for component in components:
+            component.build(parts)
         return cls(
             settings,
             services,
-            stages=default_stages(settings, services, skills, knowledge),
-            policy=HierarchicalPolicy(skills, settings.skill_threshold, settings.knowledge_threshold),
-            handlers={
-                "skill": SkillHandler(skills),
-                KBQA: knowledge.kbqa,
-                CHITCHAT: build_core_chat(settings, services, knowledge),
-                MEMORY: MemoryHandler(),
-                TOPIC: build_topic_manager(services),
-                EDITORIAL: EditorialHandler(editorial, EmpatheticReplies.load()),
-            },
-            editorial=editorial,
-            skills=skills,
+            stages=parts.stages(),
+            policy=parts.need(Policy),
+            handlers=parts.handlers,
+            editorial=parts.need(EditorialResponses),
+            skills=parts.need(SkillRegistry),
+            components=components,
+            broken=broken,
         )
 
     # ------------------------------------------------------------------ turns
@@ -240,29 +224,13 @@ class Agent:
 
     # ------------------------------------------------------------------ introspection
 
-    def describe(self) -> list[Component]:
-        skills = ", ".join(skill.name for skill in self.skills) or "none installed"
-        chat = self.handlers.get(CHITCHAT)
-        generators = ", ".join(g.name for g in getattr(chat, "generators", [])) or "none (editorial only)"
-        features = getattr(chat, "featurizer", None)
-        index = getattr(features, "index", None)
-        matcher = getattr(features, "matcher", None)
-        neural = next((g for g in getattr(chat, "generators", []) if g.name == "neural"), None)
-        return [
-            Component("understanding", ", ".join(stage.name for stage in self.stages)),
-            Component("skills", skills),
-            Component("core chat generators", generators),
-            Component("core chat language model", neural.lm.name if neural else "none"),
-            Component("core chat ranker", getattr(getattr(chat, "ranker", None), "name", "none")),
-            Component("core chat encoder", features.embedder.model_name if features else "none"),
-            Component("core chat dense search", index.dense.description if index else "none (no index)"),
-            Component(
-                "core chat matcher", f"trained {matcher.meta.get('pairs', '?')} pairs" if matcher else "none"
-            ),
-        ]
+    def describe(self) -> list[DoctorLine]:
+        """`dialog doctor`'s lines: the understanding pipeline, then each component's own."""
+        lines = [DoctorLine("understanding", ", ".join(stage.name for stage in self.stages))]
+        return lines + [line for component in self.components for line in component.describe()]
 
     def close(self) -> None:
         self.services.close()
 
 
-__all__ = ["Agent", "Component", "DialogError", "Reply"]
+__all__ = ["Agent", "DialogError", "Reply"]

@@ -2,74 +2,52 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import sys
 import time
-from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dialog.chat.cli import index_app, train_generator, train_matcher, train_ranker
-from dialog.errors import DialogError, InvalidInput
-from dialog.outbox import Outbox
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings, config_file
-from knowledge.cli import kg_app
-from skills.cli import skill_app, skills_app
+from dialog_core.cli import err, load_settings, log_to_file, out, progress_bar, user_errors
+from dialog_core.component import load_components
+from dialog_core.outbox import Outbox
+from dialog_core.settings import Settings, config_file
 
 app = typer.Typer(help="A bilingual dialogue agent: chat, knowledge QA and skills.", no_args_is_help=True)
 server_app = typer.Typer(help="The embedded Redis+FalkorDB server of the data dir.", no_args_is_help=True)
 config_app = typer.Typer(help="Settings.", no_args_is_help=True)
 train_app = typer.Typer(help="Train the models the agent uses.", no_args_is_help=True)
-generator_app = typer.Typer(help="The neural generator's model as a shared service.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
-app.add_typer(generator_app, name="generator")
 app.add_typer(config_app, name="config")
 app.add_typer(train_app, name="train")
-# Commands of other packages register themselves below (one line each), e.g.
-#   app.add_typer(kg_app, name="kg") and train_app.command("ranker")(train_ranker).
-app.add_typer(kg_app, name="kg")
-app.add_typer(skills_app, name="skills")
-app.add_typer(skill_app, name="skill")
-app.add_typer(index_app, name="index")
-train_app.command("ranker")(train_ranker)
-train_app.command("matcher")(train_matcher)
-train_app.command("generator")(train_generator)
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Show a DialogError as its one sentence (exit 2 for bad input, 1 otherwise)."""
-    try:
-        yield
-    except DialogError as error:
-        err.print(f"[red]{error}[/red]")
-        raise typer.Exit(2 if isinstance(error, InvalidInput) else 1) from None
+class RootCommandLine:
+    """The `dialog` command line as the components see it (dialog_core.component.CommandLine)."""
+
+    def __init__(self, root: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+        self.root = root
+        self.groups = dict(groups)
+
+    def add(self, name: str, group: typer.Typer) -> None:
+        if name in self.groups:
+            raise ValueError(f"Two components add the command group 'dialog {name}'.")
+        self.groups[name] = group
+        self.root.add_typer(group, name=name)
+
+    def group(self, name: str) -> typer.Typer:
+        return self.groups[name]
 
 
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as error:  # pydantic's ValidationError: name the bad setting, no traceback
-        err.print(f"[red]Invalid settings: {error}[/red]")
-        raise typer.Exit(2) from None
-
-
-def log_to_file(settings: Settings) -> None:
-    """Tracebacks go to `<home>/logs/dialog.log`, never onto the user's screen."""
-    path = settings.home / "logs" / "dialog.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=path, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def add_component_commands() -> None:
+    """Each registered component's sub-commands (`dialog kg`, `dialog index`, `dialog train ranker`...)."""
+    cli = RootCommandLine(app, {"server": server_app, "config": config_app, "train": train_app})
+    for component in load_components()[0]:
+        component.add_commands(cli)
 
 
 def make_agent(settings: Settings):  # type: ignore[no-untyped-def]
@@ -137,21 +115,6 @@ def serve(
     with user_errors():
         port = settings.port if port is None else port
         run_server(settings, host or settings.host, port, workers or settings.workers)
-
-
-@generator_app.command("serve")
-def generator_serve(
-    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8008,
-    model: Annotated[str | None, typer.Option(help="Model path or hub name (default: settings).")] = None,
-) -> None:
-    """Serve the generator's model over an OpenAI-compatible API (for DIALOG_CHAT_GENERATOR_URL)."""
-    from dialog.chat.lm_server import serve as serve_model
-
-    settings = load_settings()
-    log_to_file(settings)
-    with user_errors():
-        serve_model(settings, host, port, model)
 
 
 @server_app.command("start")
@@ -226,17 +189,16 @@ def doctor() -> None:
 @app.command()
 def setup() -> None:
     """Prepare what the default agent needs (idempotent); `make chat` runs it."""
-    from dialog.chat.cli import progress_bar
     from dialog.doctor import run_checks
     from dialog.runtime.services import Services
-    from dialog.setup import setup_steps
+    from dialog_core.component import setup_steps
 
     settings = load_settings()
     log_to_file(settings)
     with user_errors():
         services = Services.connect(settings)
         try:
-            for step in setup_steps():
+            for step in setup_steps(load_components()[0]):
                 if step.ready(settings, services):
                     out.print(f"{step.name}: ready")
                     continue
@@ -252,21 +214,6 @@ def setup() -> None:
     if failures:
         raise typer.Exit(1)
     out.print("ready")
-
-
-@train_app.command("intent")
-def train_intent() -> None:
-    """Train the intent classifier; print accuracy and macro-F1 on the held-out split."""
-    from dialog.understanding.intent import train_and_report
-    from skills.registry import SkillRegistry
-
-    settings = load_settings()
-    model, report = train_and_report(settings.home, SkillRegistry.discover(settings))
-    out.print(f"intent model: {len(model.labels)} labels, {report.train_size} training examples")
-    out.print(f"held-out ({report.heldout_size} examples): accuracy {report.accuracy:.4f}, "
-              f"macro-F1 {report.macro_f1:.4f}")  # fmt: skip
-    for label, score in report.per_label_f1.items():
-        out.print(f"  F1 {label}: {score:.4f}")
 
 
 @app.command()
@@ -291,3 +238,6 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(f"turns per finished session (CPS): mean {result.cps_mean}, median {result.cps_median}")
     for route, share in result.route_share().items():
         out.print(f"  {route:<20} {share:6.1%}  ({result.routes[route]} turns)")
+
+
+add_component_commands()

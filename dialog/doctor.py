@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from dialog.errors import DialogError
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.services import Services
-from dialog.settings import Settings
-from dialog.state.store import REDIS_DOWN
+from dialog_core.errors import DialogError
+from dialog_core.redis_client import REDIS_DOWN
+from dialog_core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,9 @@ def _agent_checks(settings: Settings, services: Services) -> list[Check]:
     except DialogError as error:
         return [Check("agent", "default", str(error), False)]
     try:
-        return [Check(component.name, component.detail, "loaded", True) for component in agent.describe()]
+        loaded = [Check(line.name, line.detail, "loaded", True) for line in agent.describe()]
+        where = "entry point dialog.components"
+        broken = [Check(f"component {b.name}", where, b.error, False) for b in agent.broken]
+        return loaded + broken
     finally:
         agent.close()

@@ -11,8 +11,8 @@ topic manager and editorial answers are the fallbacks. Every decision records it
 from __future__ import annotations
 
 from dialog.topic import stall_reason
-from dialog.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, TOPIC, Decision, Turn
 from dialog.understanding.profile import asked_fact, introduced_name, welcomes_back
+from dialog_core.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, TOPIC, Decision, Turn
 from skills.registry import SkillRegistry
 
 KNOWLEDGE_INTENT = "knowledge"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from dialog.settings import SHIPPED_DATA_DIR
-from dialog.turn import Turn
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.turn import Turn
 
 SAFETY_FILE = SHIPPED_DATA_DIR / "safety.yaml"
 _WORD = re.compile(r"[\w']+")

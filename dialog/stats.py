@@ -10,8 +10,9 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from dialog.state.model import DialogueState, SessionSummary
-from dialog.state.store import StateStore, redis_errors
+from dialog.state.store import StateStore
+from dialog_core.redis_client import redis_errors
+from dialog_core.state import DialogueState, SessionSummary
 
 
 @dataclass

@@ -22,10 +22,11 @@ from typing import Any
 import yaml
 from redis.exceptions import RedisError
 
-from dialog.settings import SHIPPED_DATA_DIR
-from dialog.state.model import DialogueState
-from dialog.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, TOPIC, HandlerResult, Turn
 from dialog.understanding.acts import ACKNOWLEDGEMENTS, ANSWER, ASK_BACK, DISCLOSURE, QUESTION
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.state import DialogueState
+from dialog_core.text import is_cjk_char
+from dialog_core.turn import CHITCHAT, EDITORIAL, KBQA, SKILL_PREFIX, TOPIC, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def engaged(text: str) -> bool:
     """The user took up a proposed topic: more than a bare acknowledgement or a request for another."""
     if _BORED.search(text) or ACKNOWLEDGEMENTS.match(text.strip()):
         return False
-    cjk = sum("\u4e00" <= char <= "\u9fff" for char in text)
+    cjk = sum(map(is_cjk_char, text))
     return len(text.split()) >= ENGAGED_WORDS or cjk >= 4
 
 

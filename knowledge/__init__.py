@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from knowledge.kbqa import KbqaHandler
 
 if TYPE_CHECKING:
-    from dialog.runtime.services import Services
-    from dialog.settings import Settings
-    from dialog.setup import Progress, SetupStep
-    from dialog.turn import Turn, UnderstandingStage
-
-
-class FactSource(Protocol):
-    """Short fact sentences about the entities linked in a turn (core chat's KG candidates)."""
-
-    def facts(self, turn: Turn, limit: int) -> list[str]: ...
+    from dialog_core.component import Progress
+    from dialog_core.services import Services
+    from dialog_core.settings import Settings
+    from dialog_core.turn import FactSource, UnderstandingStage
 
 
 @dataclass
@@ -58,11 +52,6 @@ class LazyGraph:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._services.graph, name)
-
-
-def setup_steps() -> list[SetupStep]:
-    """What `dialog setup` prepares for knowledge (in order)."""
-    return [WorldGraphStep()]
 
 
 def build_knowledge(settings: Settings, services: Services) -> Knowledge:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from knowledge.graph import GraphStore, identifier
+from dialog_core.services import GraphStore
+from knowledge.graph import identifier
 from knowledge.lexicon import Lexicon
 from knowledge.linking import AliasIndex, EntityLinker
 from knowledge.questions import QuestionParser

@@ -12,8 +12,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import dialog.cli as base  # `dialog.cli` imports this module: only its attributes at call time
-from knowledge.graph import GraphStore, identifier
+from dialog_core import cli as base
+from dialog_core.services import GraphStore
+from knowledge.graph import identifier
 
 kg_app = typer.Typer(help="The knowledge graph: import and inspect.", no_args_is_help=True)
 import_app = typer.Typer(help="Import the world graph, or your own triples / CSV.", no_args_is_help=True)
@@ -42,7 +43,7 @@ class RichProgress:
 
 @contextlib.contextmanager
 def _graph() -> Iterator[tuple[GraphStore, RichProgress]]:
-    from dialog.runtime.services import Services
+    from dialog_core.services import Services
 
     settings = base.load_settings()
     base.log_to_file(settings)
@@ -122,7 +123,7 @@ def import_csv_command(
 @kg_app.command("stats")
 def stats_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Nodes by label, relationships by type, and the world graph's version."""
-    from dialog.runtime.services import Services
+    from dialog_core.services import Services
     from knowledge.stats import graph_stats
 
     settings = base.load_settings()

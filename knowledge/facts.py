@@ -3,7 +3,7 @@ the user's language (which facts per type: the `facts` section of the lexicon)."
 
 from __future__ import annotations
 
-from dialog.turn import Turn
+from dialog_core.turn import Turn
 from knowledge import paths
 from knowledge.base import KnowledgeBase
 from knowledge.linking import Node

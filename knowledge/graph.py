@@ -15,15 +15,14 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import falkordb
 import redis
 
-from dialog.errors import DialogError, InvalidInput, ServiceUnavailable
-from dialog.settings import mask_url
-
-Params = Mapping[str, Any] | None
+from dialog_core.errors import DialogError, InvalidInput, ServiceUnavailable
+from dialog_core.services import Params
+from dialog_core.settings import mask_url
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -45,26 +44,6 @@ def identifier(name: str) -> str:
             f"'{name}' is not a valid graph name (letters, digits and _ only, not starting with a digit)."
         )
     return f"`{name}`"
-
-
-class GraphStore(Protocol):
-    backend: str
-    batch_rows: int  # most rows one write statement carries
-    batch_bytes: int  # most (JSON-estimated) parameter bytes one write statement carries
-
-    def query(self, cypher: str, params: Params = None) -> list[dict[str, Any]]:
-        """Run one parameterised Cypher statement and return its rows."""
-        ...
-
-    def ensure_index(self, label: str, prop: str) -> None:
-        """Create a node property index unless it exists."""
-        ...
-
-    def ping(self) -> str:
-        """A short description of the server; raises ServiceUnavailable when it does not answer."""
-        ...
-
-    def close(self) -> None: ...
 
 
 def batches(rows: Iterable[Mapping[str, Any]], max_rows: int, max_bytes: int) -> Iterator[list[Any]]:

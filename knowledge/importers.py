@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialog.errors import InvalidInput
-from knowledge.graph import GraphStore, InvalidName, identifier
+from dialog_core.errors import InvalidInput
+from dialog_core.services import GraphStore
+from knowledge.graph import InvalidName, identifier
 from knowledge.writer import ENTITY, GraphWriter, Progress
 
 RESERVED = {"id", "source"}

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
-from dialog.errors import ServiceUnavailable
-from dialog.turn import KBQA, Entity, HandlerResult, Turn
+from dialog_core.errors import ServiceUnavailable
+from dialog_core.text import fold
+from dialog_core.turn import KBQA, Entity, HandlerResult, Turn
 from knowledge import paths
 from knowledge.base import KnowledgeBase, Tools
 from knowledge.linking import Node
 from knowledge.questions import TO_THE_BOT, UNKNOWN_ENTITY, Cues, Plan, Question, Subject
-from knowledge.text import fold
 from knowledge.verbalise import name
 
 MAX_READINGS = (

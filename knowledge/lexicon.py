@@ -20,12 +20,11 @@ import jieba
 import jieba.posseg
 import yaml
 
-from dialog.chat.text import tokens
-from dialog.errors import InvalidInput
-from dialog.settings import SHIPPED_DATA_DIR
+from dialog_core.errors import InvalidInput
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.text import fold, is_cjk, tokens
 from knowledge.linking import common_english_words
 from knowledge.matching import Match, PhraseMatcher
-from knowledge.text import fold, is_cjk
 
 SHIPPED_LEXICON = SHIPPED_DATA_DIR / "knowledge" / "relations.yaml"
 LANGUAGES = ("en", "zh")

@@ -31,11 +31,11 @@ from pathlib import Path
 
 import yaml
 
-from dialog.errors import ServiceUnavailable
-from dialog.turn import Entity, Turn
-from knowledge.graph import GraphStore
+from dialog_core.errors import ServiceUnavailable
+from dialog_core.services import GraphStore
+from dialog_core.text import fold, is_cjk
+from dialog_core.turn import Entity, Turn
 from knowledge.matching import PhraseMatcher
-from knowledge.text import fold, is_cjk
 from knowledge.writer import ENTITY, read_meta
 
 log = logging.getLogger(__name__)

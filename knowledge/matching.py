@@ -10,6 +10,8 @@ from typing import Any, Generic, TypeVar
 
 import ahocorasick
 
+from dialog_core.text import is_cjk_char
+
 T = TypeVar("T")
 
 
@@ -22,17 +24,13 @@ class Match(Generic[T]):
 
 
 def _word_char(char: str) -> bool:
-    return char.isalnum() and not _cjk(char)
-
-
-def _cjk(char: str) -> bool:
-    return "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff"
+    return char.isalnum() and not is_cjk_char(char)
 
 
 def _on_boundaries(text: str, start: int, end: int) -> bool:
     """Latin edges of a match must not continue a word; CJK edges always may."""
-    left_ok = start == 0 or _cjk(text[start]) or not _word_char(text[start - 1])
-    right_ok = end == len(text) or _cjk(text[end - 1]) or not _word_char(text[end])
+    left_ok = start == 0 or is_cjk_char(text[start]) or not _word_char(text[start - 1])
+    right_ok = end == len(text) or is_cjk_char(text[end - 1]) or not _word_char(text[end])
     return left_ok and right_ok
 
 

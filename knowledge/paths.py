@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from knowledge.graph import GraphStore, identifier
+from dialog_core.services import GraphStore
+from knowledge.graph import identifier
 from knowledge.questions import Plan
 
 NAME_FIELDS = (".id", ".name", ".name_zh")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import jieba
 
+from dialog_core.text import fold, is_cjk
 from knowledge.lexicon import (
     ASKING_WORDS,
     NAME_TAGS,
@@ -34,7 +35,6 @@ from knowledge.lexicon import (
     Word,
 )
 from knowledge.linking import Candidate, Mention, Node, _fold_with_offsets
-from knowledge.text import fold, is_cjk
 
 MAX_RELATIONS = 3
 MAX_IMPLICIT = 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from knowledge.graph import GraphStore
+from dialog_core.services import GraphStore
 from knowledge.writer import ENTITY, META, read_meta
 
 

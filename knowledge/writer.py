@@ -10,7 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from knowledge.graph import GraphStore, batches, identifier
+from dialog_core.services import GraphStore
+from knowledge.graph import batches, identifier
 
 ENTITY = "Entity"
 META = "_Meta"

@@ -16,14 +16,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from dialog.errors import DialogError
-from dialog.turn import SKILL_PREFIX, Language, Turn
+from dialog_core.errors import DialogError
+from dialog_core.turn import SKILL_PREFIX, Language, Turn
 
 if TYPE_CHECKING:
-    from dialog.outbox import Outbox
-    from dialog.runtime.services import Services
-    from dialog.settings import Settings
-    from knowledge.graph import GraphStore
+    from dialog_core.outbox import Outbox
+    from dialog_core.services import GraphStore, Services
+    from dialog_core.settings import Settings
 
 SKILL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -85,7 +84,7 @@ class SkillContext:
 
     @cached_property
     def outbox(self) -> Outbox:
-        from dialog.outbox import Outbox
+        from dialog_core.outbox import Outbox
 
         return Outbox(self._services().redis, self.settings)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dialog.errors import InvalidInput
+from dialog_core.errors import InvalidInput
 from skills.api import SKILL_NAME
 
 TEMPLATE_DIR = Path(__file__).parent / "template"

@@ -23,7 +23,7 @@ from skills.api import Skill
 from skills.registry import ENABLED, ENTRY_POINT_GROUP, SkillEntry, check_name
 
 if TYPE_CHECKING:
-    from dialog.settings import Settings
+    from dialog_core.settings import Settings
 
 log = logging.getLogger(__name__)
 RASA_SUFFIXES = (".rasa.yaml", ".rasa.yml")

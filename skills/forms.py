@@ -19,7 +19,8 @@ import re
 from datetime import datetime
 from typing import Any, ClassVar
 
-from dialog.turn import Language, Turn
+from dialog_core.text import CJK_CHARS
+from dialog_core.turn import Language, Turn
 from skills.api import Skill, SkillResult, local_timezone, say
 from skills.language import is_cancel, is_no, is_yes
 from skills.slots import Bilingual, FormSlot, InvalidSlot, SlotInput, SlotKind
@@ -28,7 +29,7 @@ FILLING, CONFIRMING, AMENDING = "filling", "confirming", "amending"
 FREE_TEXT = 90  # slot kinds at this priority or later take any text
 # A message in a language: Chinese characters, or a Latin word standing alone (a code such as
 # "A1234567" is in no language; it is answered in the form's)
-_WORDS = re.compile(r"[\u4e00-\u9fff]|\b[A-Za-z]{2,}\b")
+_WORDS = re.compile(rf"[{CJK_CHARS}]|\b[A-Za-z]{{2,}}\b")
 MAX_MISSES = 3  # messages in a row that fill nothing: the user has moved on; the form is dropped
 
 

@@ -18,7 +18,7 @@ import logging
 import time
 from typing import Any
 
-from dialog.turn import SKILL_PREFIX, HandlerResult, Turn
+from dialog_core.turn import SKILL_PREFIX, HandlerResult, Turn
 from skills.api import Skill, SkillError, SkillResult, SkillTimeout, SkillUnavailable, say
 from skills.registry import SkillRegistry
 

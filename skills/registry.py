@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from redis import RedisError
 
-from dialog.turn import Turn
+from dialog_core.turn import Turn
 from skills.api import SKILL_NAME, Skill, SkillContext, SkillUnavailable
 from skills.breaker import Breaker, publish
 from skills.runner import Call, SkillExecutor
 
 if TYPE_CHECKING:
-    from dialog.settings import Settings
+    from dialog_core.settings import Settings
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "dialog.skills"

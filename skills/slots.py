@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from dialog.turn import Language
+from dialog_core.turn import Language
 from skills.api import Slot
 from skills.language import arabic_numbers
 from skills.timeparse import TimeMention, find_times

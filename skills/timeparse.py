@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from dialog.turn import Language
+from dialog_core.turn import Language
 
 log = logging.getLogger(__name__)
 _import_lock = threading.Lock()

@@ -24,7 +24,7 @@ for name in [key for key in os.environ if key.startswith("DIALOG_")]:
 from dialog.agent import Agent  # noqa: E402
 from dialog.runtime.embedded import EmbeddedServer  # noqa: E402
 from dialog.runtime.services import Services  # noqa: E402
-from dialog.settings import Settings  # noqa: E402
+from dialog_core.settings import Settings  # noqa: E402
 from knowledge import Knowledge, build_knowledge  # noqa: E402
 from skills.registry import SkillRegistry  # noqa: E402
 

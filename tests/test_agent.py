@@ -10,10 +10,11 @@ from typing import ClassVar
 import pytest
 
 from dialog.agent import Agent
-from dialog.errors import MessageTooLong, ServiceUnavailable
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings
-from dialog.turn import CHITCHAT, EDITORIAL, KBQA, TOPIC, HandlerResult, Turn
+from dialog_core.errors import MessageTooLong, ServiceUnavailable
+from dialog_core.settings import Settings
+from dialog_core.text import is_cjk
+from dialog_core.turn import CHITCHAT, EDITORIAL, KBQA, TOPIC, HandlerResult, Turn
 from knowledge.kbqa import KbqaHandler
 from skills.api import Skill, SkillResult
 from skills.registry import SkillRegistry
@@ -77,7 +78,7 @@ def test_one_turn_end_to_end_records_the_turn_and_its_trace(agent: Agent, user_i
 def test_language_follows_the_user(agent: Agent, user_id: str) -> None:
     reply = agent.respond(user_id, "今天天气怎么样")
     assert reply.trace["understanding"]["language"] == "zh"
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in reply.text)
+    assert is_cjk(reply.text)
 
 
 def test_the_editorial_handler_never_repeats_its_last_line(agent: Agent, user_id: str) -> None:

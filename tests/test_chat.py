@@ -21,12 +21,12 @@ from dialog.chat.features import FEATURES, ChatContext
 from dialog.chat.index import RetrievalIndex
 from dialog.chat.kg import KgGenerator
 from dialog.chat.ranker import LightGBMRanker
-from dialog.chat.text import key
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings
-from dialog.state.model import DialogueState
-from dialog.turn import CHITCHAT, EDITORIAL, Emotion, Turn
 from dialog.understanding import detect_language
+from dialog_core.settings import Settings
+from dialog_core.state import DialogueState
+from dialog_core.text import is_cjk, key
+from dialog_core.turn import CHITCHAT, EDITORIAL, Emotion, Turn
 from skills.registry import SkillRegistry
 from tests.conftest import run_dialog
 
@@ -126,7 +126,7 @@ def test_the_shipped_corpus_loads_and_skips_only_its_one_broken_entry() -> None:
     pairs = load_corpora(default_corpus_files(), skipped)
     assert skipped == ["trivia.yml:35"]
     assert any(p.query == "你叫什么名字？" and "小迪" in p.response for p in pairs)  # persona pairs
-    assert sum(1 for p in pairs if any("\u4e00" <= ch <= "\u9fff" for ch in p.query)) > 300
+    assert sum(1 for p in pairs if is_cjk(p.query)) > 300
 
 
 def test_the_reviewed_chinese_lines_are_left_out_and_the_persona_talks_in_both_languages() -> None:
@@ -777,7 +777,9 @@ def test_the_generator_over_its_budget_is_skipped_and_the_trace_says_so(
 
 
 def test_setup_steps_are_ready_once_their_artifacts_exist(chat_home: Path, tmp_path: Path) -> None:
-    from dialog.chat import setup_steps
+    from dialog.chat.component import CoreChatComponent
+
+    setup_steps = CoreChatComponent().setup_steps
 
     ready = {step.name: step.ready(Settings(home=chat_home), None) for step in setup_steps()}  # type: ignore[arg-type]
     assert ready == {"core chat: retrieval index": True, "core chat: neural generator": False,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pexpect
 
 from dialog.agent import Agent
-from dialog.outbox import OutboundMessage, Outbox
-from dialog.settings import Settings
+from dialog_core.outbox import OutboundMessage, Outbox
+from dialog_core.settings import Settings
 from skills.registry import SkillRegistry
 from tests.conftest import BIN, run_dialog
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from dialog.settings import ENV_PREFIX, Settings
+from dialog_core.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -14,9 +14,7 @@ import yaml
 
 from dialog.agent import Agent
 from dialog.chat.empathetic import EmpatheticReplies
-from dialog.state.model import DialogueState, TurnRecord
 from dialog.topic import TopicAcceptance, TopicManager, load_topics
-from dialog.turn import EDITORIAL, TOPIC, Turn
 from dialog.understanding.acts import (
     ACKNOWLEDGEMENT,
     ANSWER,
@@ -26,6 +24,8 @@ from dialog.understanding.acts import (
     QUESTION,
     STATEMENT,
 )
+from dialog_core.state import DialogueState, TurnRecord
+from dialog_core.turn import EDITORIAL, TOPIC, Turn
 
 DATA = yaml.safe_load(EMPATHY_FILE.read_text(encoding="utf-8"))
 

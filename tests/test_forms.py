@@ -12,12 +12,12 @@ from typing import Any, ClassVar
 import pytest
 
 from dialog.agent import Agent
-from dialog.settings import Settings
-from dialog.turn import Turn
+from dialog.testing import skill_agent
+from dialog_core.settings import Settings
+from dialog_core.turn import Turn
 from skills.builtin.calculator import CalculatorSkill
 from skills.forms import Form
 from skills.slots import ChoiceKind, DateKind, FormSlot, InvalidSlot, NumberKind, TextKind, TimeKind
-from skills.testing import skill_agent
 
 BOOKED: list[dict[str, Any]] = []
 

@@ -16,7 +16,7 @@ from dialog.chat.neural import unfit
 from dialog.chat.persona import Persona
 from dialog.chat.prompt import messages
 from dialog.chat.shipped_model import DEFAULT_MODEL, ShippedModel, assemble, is_prepared, part_paths
-from dialog.settings import Settings
+from dialog_core.settings import Settings
 from tests.tiny_lm import REPLIES, make_tiny_lm
 
 

@@ -29,8 +29,8 @@ from dialog.chat.persona import Persona
 from dialog.chat.prompt import messages
 from dialog.chat.remote_lm import RemoteLM
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings
-from dialog.turn import CHITCHAT
+from dialog_core.settings import Settings
+from dialog_core.turn import CHITCHAT
 from skills.registry import SkillRegistry
 from tests.conftest import BIN, free_port, run_dialog
 from tests.tiny_lm import REPLIES, make_tiny_lm

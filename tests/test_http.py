@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import httpx
 
-from dialog.outbox import OutboundMessage, Outbox
+from dialog_core.outbox import OutboundMessage, Outbox
 from tests.conftest import ServeProcess
 
 

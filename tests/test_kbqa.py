@@ -14,13 +14,13 @@ from countryinfo import CountryInfo
 
 from dialog.agent import Agent
 from dialog.runtime.services import Services
-from dialog.settings import Settings
-from dialog.state.model import DialogueState, EntityRef, TurnRecord
-from dialog.turn import KBQA, Turn
 from dialog.understanding import detect_language
+from dialog_core.services import GraphStore
+from dialog_core.settings import Settings
+from dialog_core.state import DialogueState, EntityRef, TurnRecord
+from dialog_core.text import format_number
+from dialog_core.turn import KBQA, Turn
 from knowledge import Knowledge
-from knowledge.graph import GraphStore
-from knowledge.text import format_number
 from knowledge.world import MIN_CITY_POPULATION
 from skills.registry import SkillRegistry
 

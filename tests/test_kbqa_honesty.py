@@ -16,10 +16,10 @@ from countryinfo import CountryInfo
 
 from dialog.agent import Agent
 from dialog.runtime.services import Services
-from dialog.settings import Settings
-from dialog.state.model import DialogueState
-from dialog.turn import KBQA, Reply, Turn
 from dialog.understanding import detect_language
+from dialog_core.settings import Settings
+from dialog_core.state import DialogueState
+from dialog_core.turn import KBQA, Reply, Turn
 from knowledge import Knowledge
 from skills.registry import SkillRegistry
 

@@ -16,9 +16,10 @@ from countryinfo import CountryInfo
 
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.services import Services
-from dialog.settings import Settings
+from dialog_core.services import GraphStore
+from dialog_core.settings import Settings
 from knowledge import WorldGraphStep
-from knowledge.graph import FalkorDBStore, GraphStore
+from knowledge.graph import FalkorDBStore
 from knowledge.importers import ImportRefused, read_csv, read_triples, write
 from knowledge.world import MIN_CITY_POPULATION, import_world, world_data
 from tests.conftest import run_dialog

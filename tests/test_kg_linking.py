@@ -11,9 +11,9 @@ import pytest
 
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.services import Services
-from dialog.settings import Settings
-from dialog.state.model import DialogueState, EntityRef
-from dialog.turn import Turn
+from dialog_core.settings import Settings
+from dialog_core.state import DialogueState, EntityRef
+from dialog_core.turn import Turn
 from knowledge.graph import FalkorDBStore
 from knowledge.importers import read_triples, write
 from knowledge.linking import EntityLinker

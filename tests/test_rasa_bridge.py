@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from dialog.agent import Agent
-from dialog.settings import Settings
+from dialog.testing import skill_agent
+from dialog_core.settings import Settings
 from skills.rasa import ActionServer, InProcessActions, RasaSkill, Trigger
-from skills.testing import skill_agent
 from tests.conftest import free_port
 
 EXAMPLE = Path(__file__).parent.parent / "data" / "skills" / "rasa_example"

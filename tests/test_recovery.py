@@ -16,7 +16,7 @@ import httpx
 
 from dialog.agent import Agent
 from dialog.runtime.embedded import EmbeddedServer, is_redis_process
-from dialog.settings import Settings
+from dialog_core.settings import Settings
 from skills.registry import SkillRegistry
 from tests.conftest import ServeProcess
 
@@ -28,7 +28,7 @@ def hold_locks_then_die(home: Path, users: list[str]) -> None:
     script = textwrap.dedent(f"""
         import os, signal, sys
         from dialog.runtime.services import Services
-        from dialog.settings import Settings
+        from dialog_core.settings import Settings
         from dialog.state.store import StateStore
         settings = Settings(home={str(home)!r})
         store = StateStore(Services.connect(settings).redis, settings)

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from dialog.agent import Agent
 from dialog.channels.repl import candidate_table
-from dialog.outbox import OutboundMessage, Outbox
+from dialog_core.outbox import OutboundMessage, Outbox
 from tests.conftest import BIN, run_dialog
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from dialog.agent import Agent
 from dialog.safety import SAFETY_FILE, rules, unsafe
-from dialog.turn import EDITORIAL
+from dialog_core.turn import EDITORIAL
 
 REPLIES = rules().replies
 

@@ -19,7 +19,7 @@ import redis
 
 from dialog.agent import Agent
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings
+from dialog_core.settings import Settings
 from knowledge.graph import Neo4jStore
 from tests.conftest import free_port, run_dialog
 

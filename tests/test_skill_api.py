@@ -12,11 +12,11 @@ from typing import ClassVar
 import pytest
 
 from dialog.agent import Agent
-from dialog.settings import Settings
-from dialog.turn import Turn
+from dialog.testing import skill_agent
+from dialog_core.settings import Settings
+from dialog_core.turn import Turn
 from skills.api import Skill, SkillResult
 from skills.registry import SkillRegistry
-from skills.testing import skill_agent
 from tests.conftest import run_dialog
 
 TIMEOUT_S = 0.5

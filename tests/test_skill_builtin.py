@@ -13,16 +13,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dialog.agent import Agent
-from dialog.outbox import Outbox
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.services import Services
-from dialog.settings import Settings
+from dialog.testing import skill_agent
+from dialog_core.outbox import Outbox
+from dialog_core.settings import Settings
 from skills.builtin.calculator import CalculatorSkill
 from skills.builtin.clock import ClockSkill
 from skills.builtin.orders import OrderStatusSkill
 from skills.builtin.reminders import ReminderSkill
 from skills.builtin.units import UnitConversionSkill
-from skills.testing import skill_agent
 
 TZ = "Asia/Shanghai"
 CITIES = [  # the world graph's schema (knowledge importer); a second, smaller Paris tests popularity

@@ -15,10 +15,10 @@ import pytest
 
 from dialog.agent import Agent
 from dialog.doctor import skill_breakers_check
-from dialog.settings import Settings
-from dialog.turn import Turn
+from dialog.testing import skill_agent
+from dialog_core.settings import Settings
+from dialog_core.turn import Turn
 from skills.api import Skill, SkillResult
-from skills.testing import skill_agent
 
 LIMIT_S = 0.2
 THREADS = 4

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from dialog.agent import Agent
-from dialog.errors import InvalidInput, ServiceUnavailable
-from dialog.settings import Settings
-from dialog.state.model import SCHEMA_VERSION, DialogueState, TurnRecord
 from dialog.state.store import ConcurrentUpdate, StateStore
+from dialog_core.errors import InvalidInput, ServiceUnavailable
+from dialog_core.settings import Settings
+from dialog_core.state import SCHEMA_VERSION, DialogueState, TurnRecord
 
 
 @pytest.fixture

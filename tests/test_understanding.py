@@ -10,14 +10,15 @@ import pytest
 
 from dialog.agent import Agent
 from dialog.policy import HierarchicalPolicy
-from dialog.settings import Settings
-from dialog.state.model import DialogueState, EntityRef
 from dialog.stats import collect
-from dialog.turn import CHITCHAT, KBQA, TOPIC, Entity, Intent, Turn
 from dialog.understanding.emotion import EmotionDetector, EmotionLexicons
 from dialog.understanding.intent import IntentModel, fingerprint, load_or_train, model_dir
 from dialog.understanding.profile import extract_facts
 from dialog.understanding.rewrite import rewrite
+from dialog_core.settings import Settings
+from dialog_core.state import DialogueState, EntityRef
+from dialog_core.text import is_cjk
+from dialog_core.turn import CHITCHAT, KBQA, TOPIC, Entity, Intent, Turn
 from skills.api import Skill, SkillResult
 from skills.registry import SkillRegistry
 
@@ -263,7 +264,7 @@ def test_boredom_gets_a_new_topic_in_the_users_language(agent: Agent, user_id: s
     english = agent.respond(user_id, "I'm bored")
     chinese = agent.respond(user_id, "好无聊啊，换个话题吧")
     assert english.route == chinese.route == TOPIC
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese.text)
+    assert is_cjk(chinese.text)
     state = agent.state(user_id)
     assert len(state.topics_used) == 2 and state.topics_used[0] != state.topics_used[1]  # fresh topics
 

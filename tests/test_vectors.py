@@ -20,7 +20,7 @@ from dialog.chat.index import SHARED_SET, ExactNearest, RetrievalIndex, is_publi
 from dialog.chat.vectors import SharedVectors, VectorIndexError
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.services import Services
-from dialog.settings import Settings
+from dialog_core.settings import Settings
 from skills.registry import SkillRegistry
 
 pytestmark = pytest.mark.timeout(600)

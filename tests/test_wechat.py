@@ -26,7 +26,7 @@ from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from dialog.agent import Agent
 from dialog.channels.wechat.protocol import sign
-from dialog.outbox import OutboundMessage, Outbox
+from dialog_core.outbox import OutboundMessage, Outbox
 from tests.conftest import ServeProcess
 from tests.test_privacy import names_of
 

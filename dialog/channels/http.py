@@ -31,10 +31,10 @@ from dialog.channels.logs import JsonFormatter, secret_values, trace_id
 from dialog.channels.observe import RequestContext
 from dialog.channels.wechat.protocol import WeChatConfig
 from dialog.channels.wechat.webhook import WeChatChannel, wechat_router
-from dialog.errors import AuthError, DialogError
-from dialog.outbox import Outbox
-from dialog.settings import Settings
-from dialog.turn import Emotion, Intent, Reply
+from dialog_core.errors import AuthError, DialogError
+from dialog_core.outbox import Outbox
+from dialog_core.settings import Settings
+from dialog_core.turn import Emotion, Intent, Reply
 
 log = logging.getLogger(__name__)
 

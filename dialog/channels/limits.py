@@ -11,8 +11,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialog.channels import metrics
-from dialog.errors import DialogError
-from dialog.state.store import StateStore, redis_errors
+from dialog.state.store import StateStore
+from dialog_core.errors import DialogError
+from dialog_core.redis_client import redis_errors
 
 
 class RateLimited(DialogError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from dialog.settings import Settings, url_credentials
+from dialog_core.settings import Settings, url_credentials
 
 trace_id: ContextVar[str] = ContextVar("trace_id", default="-")
 

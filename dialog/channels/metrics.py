@@ -23,7 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from dialog.errors import DialogError
+from dialog_core.errors import DialogError
 
 T = TypeVar("T")
 

@@ -25,9 +25,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from dialog.agent import Agent
-from dialog.errors import DialogError
-from dialog.outbox import Outbox
-from dialog.turn import Reply
+from dialog_core.errors import DialogError
+from dialog_core.outbox import Outbox
+from dialog_core.turn import Reply
 
 log = logging.getLogger(__name__)
 

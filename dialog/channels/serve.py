@@ -18,7 +18,7 @@ from dialog.channels.logs import uvicorn_log_config
 from dialog.channels.wechat.protocol import WeChatConfig
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.supervisor import EmbeddedSupervisor
-from dialog.settings import Settings
+from dialog_core.settings import Settings
 
 SHUTDOWN_GRACE_S = 30
 # uvicorn kills a worker that does not answer its supervisor's ping in time (5 s by default); a

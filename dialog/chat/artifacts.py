@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dialog.errors import DialogError
+from dialog_core.errors import DialogError
 
 
 class ArtifactError(DialogError):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from dialog.chat import artifacts
 from dialog.chat.core import CandidateGenerator, CoreChat, GeneratorScoreRanker, Ranker
-from dialog.settings import Settings
+from dialog_core.settings import Settings
 from knowledge import Knowledge
 
 if TYPE_CHECKING:

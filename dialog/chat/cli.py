@@ -1,34 +1,18 @@
-"""`dialog index build`, `dialog train generator|matcher|ranker`."""
+"""`dialog index build`, `dialog train generator|matcher|ranker`, `dialog generator serve`."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import dialog.cli as base  # `dialog.cli` imports this module: only its attributes at call time
+from dialog_core import cli as base
+from dialog_core.cli import progress_bar
 
 index_app = typer.Typer(help="The core-chat retrieval index.", no_args_is_help=True)
-
-
-@contextlib.contextmanager
-def progress_bar() -> Iterator[Any]:
-    """A (stage, advance, total) callback drawing one rich bar per stage, on stderr."""
-    bars: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=base.err, transient=False) as progress:  # fmt: skip
-
-        def report(stage: str, advance: int, total: int) -> None:
-            if stage not in bars:
-                bars[stage] = progress.add_task(stage, total=total)
-            progress.advance(bars[stage], advance)
-
-        yield report
+generator_app = typer.Typer(help="The neural generator's model as a shared service.", no_args_is_help=True)
 
 
 @index_app.command("build")
@@ -116,3 +100,18 @@ def train_ranker() -> None:
     for name, share in meta["importances"].items():
         importances.add_row(name, f"{share:.4f}")
     base.out.print(importances)
+
+
+@generator_app.command("serve")
+def generator_serve(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8008,
+    model: Annotated[str | None, typer.Option(help="Model path or hub name (default: settings).")] = None,
+) -> None:
+    """Serve the generator's model over an OpenAI-compatible API (for DIALOG_CHAT_GENERATOR_URL)."""
+    from dialog.chat.lm_server import serve as serve_model
+
+    settings = base.load_settings()
+    base.log_to_file(settings)
+    with base.user_errors():
+        serve_model(settings, host, port, model)

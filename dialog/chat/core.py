@@ -20,10 +20,10 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from dialog.chat.text import speaks
-from dialog.errors import DialogError
 from dialog.safety import unsafe
-from dialog.turn import CHITCHAT, HandlerResult, Turn
+from dialog_core.errors import DialogError
+from dialog_core.text import speaks
+from dialog_core.turn import CHITCHAT, HandlerResult, Turn
 
 log = logging.getLogger(__name__)
 CHEERFUL = 0.75  # a candidate's polarity from which, without caring words, it celebrates

@@ -17,9 +17,9 @@ from typing import Literal
 
 import yaml
 
-from dialog.chat.text import key
-from dialog.errors import InvalidInput
-from dialog.settings import SHIPPED_DATA_DIR
+from dialog_core.errors import InvalidInput
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.text import key
 
 Split = Literal["train", "ranker", "heldout"]
 PERSONA_TALK_FILES = [

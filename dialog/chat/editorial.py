@@ -9,8 +9,8 @@ import yaml
 
 from dialog.chat.empathetic import Choice, EmpatheticReplies
 from dialog.safety import SafetyRules, rules
-from dialog.settings import SHIPPED_DATA_DIR
-from dialog.turn import EDITORIAL, HandlerResult, Language, Turn
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.turn import EDITORIAL, HandlerResult, Language, Turn
 
 KINDS = ("fallback", "empty", "too_long", "error")
 LAST_RESORT = "last resort"  # the trace's kind of a line that would fit any message

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from dialog.turn import Turn
 from dialog.understanding.acts import ACKNOWLEDGEMENT, ANSWER, ASK_BACK, EMPATHY_FILE, QUESTION, STATEMENT
+from dialog_core.turn import Turn
 
 _TO_THE_BOT = re.compile(r"\byou\b|\byour\b|\bu\b|你|您", re.IGNORECASE)
 _THANKS = re.compile(r"\b(?:thanks|thank you|thx|ty)\b|谢谢|多谢|谢了", re.IGNORECASE)

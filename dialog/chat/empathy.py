@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Protocol
 
-from dialog.turn import Emotion
+from dialog_core.turn import Emotion
 
 # The response emotion the user's state calls for: (label, polarity). Comfort a sad or anxious user
 # with warm, mildly positive words; meet anger calmly; share joy.

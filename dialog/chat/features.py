@@ -19,9 +19,9 @@ from dialog.chat.empathy import EmotionReader, desired_response, is_caring
 from dialog.chat.index import Hit, RetrievalIndex
 from dialog.chat.matcher import Matcher
 from dialog.chat.persona import Persona
-from dialog.chat.text import char_bigrams, jaccard, key, tokens
-from dialog.turn import Emotion, Turn
 from dialog.understanding.basic import detect_language
+from dialog_core.text import char_bigrams, jaccard, key, tokens
+from dialog_core.turn import Emotion, Turn
 
 NAN = float("nan")
 RECENT_SEARCHES = 16

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dialog.chat.corpus import Pair
-from dialog.chat.text import key
-from dialog.settings import SHIPPED_DATA_DIR, Settings
+from dialog_core.settings import SHIPPED_DATA_DIR, Settings
+from dialog_core.text import key
 
 REPLIES_FILE = SHIPPED_DATA_DIR / "chat" / "generated_replies.jsonl"
 

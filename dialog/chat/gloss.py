@@ -17,7 +17,7 @@ from functools import cache, lru_cache
 
 import jieba
 
-from knowledge.text import is_all_cjk, is_cjk
+from dialog_core.text import is_all_cjk, is_cjk
 
 _NOT_A_SENSE = re.compile(
     r"^(surname|variant of|old variant|archaic variant|japanese variant|erhua variant|see |used in|"

@@ -41,13 +41,13 @@ from dialog.chat.corpus import (
     reviewed,
 )
 from dialog.chat.embedding import USE_MODEL, Embedder
-from dialog.chat.text import key, tokens
 from dialog.chat.topics import TopicModel
 from dialog.chat.vectors import SharedVectors, VectorIndexError
+from dialog_core.text import key, tokens
 
 if TYPE_CHECKING:
     from dialog.runtime.services import Services
-    from dialog.settings import Settings
+    from dialog_core.settings import Settings
 
 # 3: Chinese vectors of the glossed text (gloss_chinese in the meta); 4: the held-out pairs served;
 # 5: the shipped corpora's digest in the meta (an upgrade that changes them rebuilds the index)

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 from dialog.chat.core import Candidate
-from dialog.turn import Turn
-from knowledge import FactSource
+from dialog_core.turn import FactSource, Turn
 
 
 class KgGenerator:

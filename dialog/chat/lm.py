@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from dialog.errors import DialogError
+from dialog_core.errors import DialogError
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 _SENTENCE_END = re.compile(r"[.!?。！？…~～]+[\"'”’)）]*(?=\s|$)|[。！？…～]+")

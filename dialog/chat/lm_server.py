@@ -27,8 +27,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dialog.chat.lm import Completion, GeneratorTimeout, GeneratorUnavailable, LanguageModel
-from dialog.errors import AuthError, DialogError
-from dialog.settings import Settings
+from dialog_core.errors import AuthError, DialogError
+from dialog_core.settings import Settings
 
 MAX_NEW_TOKENS = 256
 DEFAULT_NEW_TOKENS = 64

@@ -20,9 +20,9 @@ from dialog.chat.features import ChatContext
 from dialog.chat.lm import GeneratorTimeout, LanguageModel
 from dialog.chat.persona import Persona
 from dialog.chat.prompt import messages
-from dialog.chat.text import char_bigrams, jaccard
 from dialog.safety import rules
-from dialog.turn import Turn
+from dialog_core.text import char_bigrams, jaccard
+from dialog_core.turn import Turn
 
 HISTORY_EXCHANGES = 3
 ECHO = 0.8  # character-bigram Jaccard with the user's message from which a reply is an echo

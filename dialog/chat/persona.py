@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from dialog.settings import SHIPPED_DATA_DIR
+from dialog_core.settings import SHIPPED_DATA_DIR
 
 PERSONA_FILE = SHIPPED_DATA_DIR / "chat" / "persona.yaml"
 

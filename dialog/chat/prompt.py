@@ -23,7 +23,7 @@ STYLE = {
            "用中文口语回复一两句短句，像发微信一样，接着对方的话说，可以反问一个小问题。"
            "不要列清单，不要说教，不要讲数字或世界知识。"),
 }  # fmt: skip
-FEELING = {  # by the empathy style understanding asks for (dialog.turn.Empathy)
+FEELING = {  # by the empathy style understanding asks for (dialog_core.turn.Empathy)
     "comfort": {"en": "They are sad: comfort them gently, no advice.", "zh": "对方很难过：温柔地安慰。"},
     "reassure": {"en": "They are worried: reassure them calmly.", "zh": "对方很担心：平静地安抚。"},
     "acknowledge": {"en": "They are upset: stay calm and kind.", "zh": "对方不高兴：冷静、体贴地回应。"},

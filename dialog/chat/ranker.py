@@ -33,10 +33,10 @@ from dialog.chat.core import Candidate
 from dialog.chat.corpus import Pair
 from dialog.chat.features import FEATURES, FEATURES_VERSION, ChatContext, FeatureExtractor
 from dialog.chat.retrieval import RetrievalGenerator
-from dialog.chat.text import key
 from dialog.safety import unsafe
-from dialog.turn import Turn
 from dialog.understanding.basic import detect_language
+from dialog_core.text import key
+from dialog_core.turn import Turn
 
 log = logging.getLogger(__name__)
 NEGATIVES = 5

@@ -27,7 +27,7 @@ from dialog.chat.lm import (
     Message,
     chat_reply,
 )
-from dialog.settings import mask_url
+from dialog_core.settings import mask_url
 
 RETRIED = {429, 500, 502, 503}  # overloaded or restarting: worth another try (504: the time is gone)
 FIRST_BACKOFF_S = 0.1

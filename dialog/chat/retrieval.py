@@ -6,8 +6,8 @@ import math
 
 from dialog.chat.core import Candidate
 from dialog.chat.features import ChatContext, FeatureExtractor
-from dialog.chat.text import char_bigrams, jaccard
-from dialog.turn import Turn
+from dialog_core.text import char_bigrams, jaccard
+from dialog_core.turn import Turn
 
 
 class RetrievalGenerator:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dialog.chat import artifacts
 from dialog.chat.artifacts import ArtifactError
-from dialog.settings import Settings
+from dialog_core.settings import Settings
 
 CHUNK = 1 << 20
 

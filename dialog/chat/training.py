@@ -18,8 +18,8 @@ from dialog.chat.corpus import Pair, Splitter
 from dialog.chat.embedding import Embedder
 from dialog.chat.features import ChatContext
 from dialog.chat.matcher import source_of
-from dialog.chat.text import key
-from dialog.settings import Settings
+from dialog_core.settings import Settings
+from dialog_core.text import key
 
 if TYPE_CHECKING:
     from dialog.chat.index import RetrievalIndex

@@ -26,7 +26,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from dialog.errors import EmbeddedServerError
+from dialog_core.errors import EmbeddedServerError
 
 # AF_UNIX paths are limited to 108 bytes on Linux (104 on macOS), terminator included.
 MAX_SOCKET_PATH = 100

@@ -15,9 +15,10 @@ import redis
 from redis.cluster import RedisCluster
 
 from dialog.runtime.embedded import EmbeddedServer
-from dialog.settings import Settings, mask_url
-from dialog.state.store import RedisClient
-from knowledge.graph import FalkorDBStore, GraphStore, Neo4jStore
+from dialog_core.redis_client import RedisClient
+from dialog_core.services import GraphStore
+from dialog_core.settings import Settings, mask_url
+from knowledge.graph import FalkorDBStore, Neo4jStore
 
 REWRITE_WAIT_S = 30.0
 

@@ -18,8 +18,8 @@ import threading
 
 import redis
 
-from dialog.errors import DialogError
 from dialog.runtime.embedded import EmbeddedServer, is_redis_process
+from dialog_core.errors import DialogError
 
 log = logging.getLogger(__name__)
 

@@ -25,18 +25,16 @@ from urllib.parse import quote
 
 import redis
 from pydantic import ValidationError
-from redis.cluster import RedisCluster
 from redis.lock import Lock
 
-from dialog.errors import Busy, InvalidInput, ServiceUnavailable, is_valid_text
-from dialog.settings import Settings
-from dialog.state.model import SCHEMA_VERSION, DialogueState, SessionSummary
+from dialog_core.errors import Busy, InvalidInput, ServiceUnavailable, is_valid_text
+from dialog_core.redis_client import REDIS_DOWN, RedisClient, redis_errors
+from dialog_core.settings import Settings
+from dialog_core.state import SCHEMA_VERSION, DialogueState, SessionSummary
 
 log = logging.getLogger(__name__)
 
-RedisClient = redis.Redis | RedisCluster
 MAX_SESSION_SUMMARIES = 1000
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 
 # KEYS: state hash, sessions list.
 # ARGV: expected revision, new revision, state json, summary json (or ''), max summaries kept,
@@ -60,15 +58,6 @@ DAY_MS = 86_400_000
 
 class ConcurrentUpdate(Exception):
     """The state changed under us (a lock lease expired mid-turn); this turn's changes were dropped."""
-
-
-@contextlib.contextmanager
-def redis_errors(what: str = "The conversation store (Redis)") -> Iterator[None]:
-    """Turn a Redis outage into one sentence for the user."""
-    try:
-        yield
-    except REDIS_DOWN as error:
-        raise ServiceUnavailable(f"{what} is not reachable right now; please try again shortly.") from error
 
 
 class LeaseKeeper:

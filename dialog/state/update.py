@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dialog.state.model import EmotionPoint, EntityRef, TurnRecord
-from dialog.turn import HandlerResult, Turn
+from dialog_core.state import EmotionPoint, EntityRef, TurnRecord
+from dialog_core.turn import HandlerResult, Turn
 
 
 class StateUpdater:

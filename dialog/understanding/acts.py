@@ -17,9 +17,9 @@ from pathlib import Path
 import jieba.posseg
 import yaml
 
-from dialog.settings import SHIPPED_DATA_DIR
-from dialog.state.model import TurnRecord
-from dialog.turn import EDITORIAL, Emotion, Turn
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.state import TurnRecord
+from dialog_core.turn import EDITORIAL, Emotion, Turn
 
 EMPATHY_FILE = SHIPPED_DATA_DIR / "empathy.yaml"
 

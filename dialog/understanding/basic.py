@@ -1,7 +1,7 @@
 """Baseline understanding stages: normalisation and language detection.
 
 Intent, emotion, contextual rewriting, entity linking and profile extraction plug in as further
-`UnderstandingStage`s (see `dialog.turn`).
+`UnderstandingStage`s (see `dialog_core.turn`).
 """
 
 from __future__ import annotations
@@ -9,18 +9,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from dialog.turn import Language, Turn
+from dialog_core.text import detect_language, simplified
+from dialog_core.turn import Turn
 
 _SPACES = re.compile(r"\s+")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
-
-
-def detect_language(text: str) -> Language:
-    """Chinese when CJK ideographs are at least a third of the letters, else English."""
-    cjk = len(_CJK.findall(text))
-    latin_words = len(_LATIN.findall(text)) / 4  # ~4 letters carry what one ideograph carries
-    return "zh" if cjk and cjk >= latin_words / 2 else "en"
 
 
 class Normalize:
@@ -31,8 +23,6 @@ class Normalize:
     name = "normalize"
 
     def __call__(self, turn: Turn) -> None:
-        from knowledge.text import simplified  # here: knowledge imports this package
-
         text = _SPACES.sub(" ", unicodedata.normalize("NFKC", turn.text)).strip()
         turn.nlu.normalized = text
         turn.nlu.rewritten = simplified(text)

@@ -22,8 +22,8 @@ import jieba
 import yaml
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from dialog.settings import SHIPPED_DATA_DIR
-from dialog.turn import Emotion, Turn
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.turn import Emotion, Turn
 
 jieba.setLogLevel(60)  # its "Building prefix dict" chatter goes to stderr otherwise
 

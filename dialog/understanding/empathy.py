@@ -3,7 +3,7 @@ to the emotion and style the reply should have. Core chat's features and generat
 
 from __future__ import annotations
 
-from dialog.turn import Empathy, Turn
+from dialog_core.turn import Empathy, Turn
 
 # user emotion -> (response emotion, style)
 RESPONSES = {

@@ -32,8 +32,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline, make_union
 
-from dialog.settings import SHIPPED_DATA_DIR
-from dialog.turn import CHITCHAT, SKILL_PREFIX, Intent, Turn
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.text import CJK_CHARS
+from dialog_core.turn import CHITCHAT, SKILL_PREFIX, Intent, Turn
 from skills.registry import SkillRegistry
 
 KNOWLEDGE = "knowledge"
@@ -41,7 +42,7 @@ OUT_OF_SCOPE = "out_of_scope"
 INTENTS_FILE = SHIPPED_DATA_DIR / "understanding" / "intents.yaml"
 MODEL_VERSION = 2
 SEED = 13
-_CJK_NAME = re.compile(r"^[\u4e00-\u9fff]{2,6}$")
+_CJK_NAME = re.compile(rf"^[{CJK_CHARS}]{{2,6}}$")
 _PUNCTUATION = re.compile(r"[\s\W_]+")
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dialog.turn import CHITCHAT, HandlerResult, Turn
+from dialog_core.text import CJK_CHARS
+from dialog_core.turn import CHITCHAT, HandlerResult, Turn
 
 _NAME = r"([A-Z][\w'-]{0,30}(?: [A-Z][\w'-]{0,30})?)"
 _THING = r"([\w' -]{2,40}?)"
-_ZH_NAME = r"([\u4e00-\u9fff]{1,4}|[A-Za-z][\w-]{0,20})"
-_ZH_THING = r"([\u4e00-\u9fffA-Za-z0-9 ]{1,15}?)"
+_ZH_NAME = rf"([{CJK_CHARS}]{{1,4}}|[A-Za-z][\w-]{{0,20}})"
+_ZH_THING = rf"([{CJK_CHARS}A-Za-z0-9 ]{{1,15}}?)"
 _END = r"\s*(?:[.!,;，。！；?？]|$| and | but | because |，|因为|但是)"
 
 EXTRACTORS: list[tuple[str, re.Pattern[str]]] = [

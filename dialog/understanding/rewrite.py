@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 
-from dialog.state.model import DialogueState, EntityRef, TurnRecord
-from dialog.turn import KBQA, Turn
 from dialog.understanding.acts import subject
 from dialog.understanding.basic import detect_language
+from dialog_core.state import DialogueState, EntityRef, TurnRecord
+from dialog_core.turn import KBQA, Turn
 
 _EN_QUESTION = re.compile(r"\?\s*$|^(?:and|what|which|who|where|when|how|is|are|does|do|can|tell me)\b", re.I)
 _ZH_QUESTION = re.compile(r"[?？]\s*$|呢|吗|多少|哪|什么|几|谁|怎么")

@@ -12,7 +12,8 @@ from typing import ClassVar
 
 from simpleeval import NumberTooHigh, SimpleEval
 
-from dialog.turn import Language, Turn
+from dialog_core.text import is_cjk
+from dialog_core.turn import Language, Turn
 from skills.api import Skill, SkillResult, say
 from skills.language import arabic_numbers
 
@@ -73,7 +74,7 @@ _NAMES = {"pi": math.pi, "e": math.e}
 
 def expression_in(text: str, language: Language) -> str | None:
     """The arithmetic expression the message asks for, or None when it asks for something else."""
-    if language == "zh" or re.search(r"[\u4e00-\u9fff]", text):
+    if language == "zh" or is_cjk(text):
         expression = _LEAD_ZH.sub("", arabic_numbers(text))
         for pattern, replacement in _WORDS_ZH:
             expression = re.sub(pattern, replacement, expression)
@@ -92,7 +93,7 @@ def expression_in(text: str, language: Language) -> str | None:
 
 def follow_up(text: str, language: Language, last: str) -> str | None:
     """ "and divided by 3?", "再加上50呢" after a result: the expression that applies it to `last`."""
-    pattern = _FOLLOW_ZH if language == "zh" or re.search(r"[\u4e00-\u9fff]", text) else _FOLLOW_EN
+    pattern = _FOLLOW_ZH if language == "zh" or is_cjk(text) else _FOLLOW_EN
     match = pattern.match(text)
     if match is None:
         return None

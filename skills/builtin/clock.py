@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dialog.turn import Language, Turn
+from dialog_core.text import CJK_CHARS
+from dialog_core.turn import Language, Turn
 from skills.api import Skill, SkillResult, SkillUnavailable, say
 
 _WEEKDAYS_EN = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -38,7 +39,7 @@ _PLACE_EN_TRAILER = re.compile(
     r"\s+(?:right\s+now|now|currently|at\s+the\s+moment|today|please)\s*$", re.IGNORECASE
 )
 _PLACE_ZH = re.compile(
-    r"(?P<place>[\u4e00-\u9fffA-Za-z]{1,12}?)(?:的)?(?:当地)?(?:是)?(?:几点|什么时间|时间)"
+    rf"(?P<place>[{CJK_CHARS}A-Za-z]{{1,12}}?)(?:的)?(?:当地)?(?:是)?(?:几点|什么时间|时间)"
 )
 _NOT_PLACES = {"今天", "明天", "昨天", "今晚", "这里", "这儿", "我们这", "我这"}
 _ZH_NOISE = re.compile(r"现在|当前|目前|此刻|请问|那么|那|你知道|告诉我|一下|在")

@@ -16,8 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dialog.settings import SHIPPED_DATA_DIR
-from dialog.turn import Language, Turn
+from dialog_core.settings import SHIPPED_DATA_DIR
+from dialog_core.turn import Language, Turn
 from skills.api import say
 from skills.forms import Form
 from skills.slots import FormSlot, Found, InvalidSlot, PatternKind, SlotInput

@@ -13,8 +13,9 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from dialog.outbox import OutboundMessage
-from dialog.turn import Language, Turn
+from dialog_core.outbox import OutboundMessage
+from dialog_core.text import CJK_CHARS
+from dialog_core.turn import Language, Turn
 from skills.api import SkillResult, say
 from skills.forms import Form
 from skills.slots import DateTimeKind, FormSlot, Found, InvalidSlot, SlotInput, TextKind, show_moment
@@ -187,7 +188,7 @@ def _task_words(text: str) -> set[str]:
         r"\b(?:to|the|a|my|reminder|reminders|about|for|please)\b|[的了吧呢啊，。,.!?？！]", " ", text.lower()
     )
     words = set(re.findall(r"[a-z0-9']+", text))
-    for run in re.findall(r"[\u4e00-\u9fff]+", text):
+    for run in re.findall(rf"[{CJK_CHARS}]+", text):
         words |= {run[i : i + 2] for i in range(max(1, len(run) - 1))}
     return words
 

@@ -8,7 +8,8 @@ import threading
 from functools import cache
 from typing import Any, ClassVar
 
-from dialog.turn import Language, Turn
+from dialog_core.text import is_cjk
+from dialog_core.turn import Language, Turn
 from skills.api import Skill, SkillContext, SkillResult, say
 from skills.builtin.calculator import show_number
 from skills.language import arabic_numbers
@@ -72,7 +73,7 @@ def _unit(name: str) -> str:
 
 def conversion_in(text: str, language: Language) -> tuple[float, str, str, str, str] | None:
     """(value, source unit, target unit, source as written, target as written), or None."""
-    if re.search(r"[\u4e00-\u9fff]", text):
+    if is_cjk(text):
         match = _ZH.search(arabic_numbers(text).replace(" ", ""))
     else:
         match = _EN_FORWARD.search(text) or _EN_BACKWARD.search(text)

@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
-from dialog.errors import InvalidInput
-from dialog.turn import Language, Turn
+from dialog_core.errors import InvalidInput
+from dialog_core.turn import Language, Turn
 from skills.api import Skill, SkillResult, say
 from skills.language import is_cancel
 from skills.rasa.transport import ActionRunner, ActionServer, InProcessActions

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from dialog.settings import mask_url
+from dialog_core.settings import mask_url
 from skills.api import SkillError, SkillTimeout, SkillUnavailable
 
 log = logging.getLogger(__name__)

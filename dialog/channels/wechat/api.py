@@ -14,8 +14,8 @@ import httpx
 import redis
 
 from dialog.channels.wechat.protocol import WeChatConfig
-from dialog.errors import DialogError
-from dialog.state.store import RedisClient, redis_errors
+from dialog_core.errors import DialogError
+from dialog_core.redis_client import RedisClient, redis_errors
 
 log = logging.getLogger(__name__)
 

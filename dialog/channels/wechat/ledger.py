@@ -18,7 +18,8 @@ import json
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from dialog.state.store import StateStore, redis_errors
+from dialog.state.store import StateStore
+from dialog_core.redis_client import redis_errors
 
 PENDING, ANSWERED, DEFERRED = "pending", "answered", "deferred"
 

@@ -25,8 +25,8 @@ from defusedxml import DefusedXmlException
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
-from dialog.errors import DialogError, InvalidInput
-from dialog.settings import Settings
+from dialog_core.errors import DialogError, InvalidInput
+from dialog_core.settings import Settings
 
 
 class WeChatSettingsError(InvalidInput):

@@ -13,8 +13,8 @@ import time
 
 from dialog.channels import metrics
 from dialog.channels.wechat.api import WeChatApi, WeChatApiError
-from dialog.outbox import OutboundMessage, Outbox
-from dialog.state.store import RedisClient
+from dialog_core.outbox import OutboundMessage, Outbox
+from dialog_core.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from dialog.channels.wechat.protocol import (
     render_text_reply,
 )
 from dialog.channels.wechat.pusher import CHANNEL, OutboxPusher, user_id_for
-from dialog.errors import DialogError
-from dialog.outbox import OutboundMessage, Outbox
 from dialog.understanding import detect_language
+from dialog_core.errors import DialogError
+from dialog_core.outbox import OutboundMessage, Outbox
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from dialog.settings import Settings
-from dialog.state.store import RedisClient, redis_errors
+from dialog_core.redis_client import RedisClient, redis_errors
+from dialog_core.settings import Settings
 
 DELIVERING_CHANNELS = frozenset({"repl", "wechat", "api", "cli"})
 

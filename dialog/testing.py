@@ -29,35 +29,38 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from dialog.errors import InvalidInput
-from dialog.settings import Settings
-from dialog.turn import UnderstandingStage
+from dialog_core.component import AgentParts, BaseComponent, load_components
+from dialog_core.errors import InvalidInput
+from dialog_core.settings import Settings
 from skills.api import Skill
 from skills.registry import SkillRegistry
 
 
-def basic_stages(settings: Any, services: Any, skills: Any, knowledge: Any) -> list[UnderstandingStage]:
-    """Normalisation, language and the knowledge stages: no trained intent model needed."""
-    from dialog.understanding import DetectLanguage, Normalize
+class BasicUnderstanding(BaseComponent):
+    """In place of the understanding component: normalisation and language only, no trained intent
+    model (the knowledge component still links entities)."""
 
-    return [Normalize(), DetectLanguage(), *knowledge.stages]
+    name = "understanding"
+    order = 30
+
+    def build(self, parts: AgentParts) -> None:
+        from dialog.understanding import DetectLanguage, Normalize
+
+        parts.add_stage(Normalize(), "read")
+        parts.add_stage(DetectLanguage(), "read")
 
 
 def skill_agent(settings: Settings, skills: SkillRegistry | Sequence[Skill], *, full: bool = False) -> Any:
     """An Agent running exactly these skills. `full=False` skips the trained understanding stages
     (intent classifier, emotion...), so routing rests on the skills' own `can_handle` rules."""
-    import dialog.agent
     from dialog.agent import Agent
 
     registry = skills if isinstance(skills, SkillRegistry) else SkillRegistry(skills, settings=settings)
-    if full:
-        return Agent.from_settings(settings, skills=registry)
-    original = dialog.agent.default_stages
-    dialog.agent.default_stages = basic_stages  # type: ignore[assignment]
-    try:
-        return Agent.from_settings(settings, skills=registry)
-    finally:
-        dialog.agent.default_stages = original  # type: ignore[assignment]
+    components = load_components()[0]
+    if not full:
+        components = [c for c in components if c.name != "understanding"] + [BasicUnderstanding()]
+        components.sort(key=lambda component: component.order)
+    return Agent.from_settings(settings, skills=registry, components=components)
 
 
 # ---------------------------------------------------------------------- conversation scripts

@@ -9,13 +9,12 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from dialog.state.model import DialogueState
-
-Language = Literal["en", "zh"]
+from dialog_core.state import DialogueState
+from dialog_core.text import Language
 
 # Route kinds. A skill's route is "skill:<name>".
 CHITCHAT = "chitchat"
@@ -164,3 +163,9 @@ class Handler(Protocol):
     """Produces the reply for a route, or None to let the next fallback answer."""
 
     def handle(self, turn: Turn, route: str) -> HandlerResult | None: ...
+
+
+class FactSource(Protocol):
+    """Short fact sentences about the entities linked in a turn (core chat's KG candidates)."""
+
+    def facts(self, turn: Turn, limit: int) -> list[str]: ...

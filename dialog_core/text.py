@@ -104,8 +104,6 @@ def ascii_fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-
-
 def is_mainland_form(text: str) -> bool:
     """Simplified and unlike its traditional form: how the name is written in mainland China."""
     return simplified(text) == text and _converter("s2t").convert(text) != text

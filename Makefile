@@ -29,14 +29,18 @@ chat: install
 	$(BIN)/dialog setup
 	$(BIN)/dialog chat
 
-## make test: install dev dependencies, lint, run the whole suite
+## make test: install dev dependencies, lint, check the packages' layering and the types, run the whole suite
 test: dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/turn_latency.py

@@ -94,8 +94,8 @@ def first_use_costs() -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from skills import find_times
     from skills.builtin.units import convert
-    from skills.timeparse import find_times
 
     now = datetime.now(ZoneInfo("Asia/Shanghai"))
     print("== first use of the lazily loaded parsers (cold, this process)")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from dialog.chat.editorial import EditorialResponses
+from dialog.runtime.background import start_up_over
 from dialog.runtime.services import Services
 from dialog.state.store import ConcurrentUpdate, StateStore
 from dialog.state.update import StateUpdater
@@ -136,7 +137,8 @@ class Agent:
     def warm_up(self) -> None:
         """A throwaway turn in each language, never saved: what loads on first use (the entity linker's
         alias index, the KBQA lexicon, core chat's models) loads now, not in a user's first turn, which
-        took 3.8 s on a fresh server (past WeChat's passive-reply deadline on a busy machine)."""
+        took 3.8 s on a fresh server (past WeChat's passive-reply deadline on a busy machine). Then
+        what loads in the background (the generator's model) begins to."""
         for text in ("hello", "你好"):
             now = time.time()
             try:
@@ -145,6 +147,7 @@ class Agent:
                 log.warning("warm-up turn skipped: %s", error)
             except Exception:  # a bug there must not keep the server from starting
                 log.exception("warm-up turn failed")
+        start_up_over()
 
     def _run(self, turn: Turn) -> HandlerResult:
         for stage in self.stages:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,10 @@ from dialog_core.cli import err, load_settings, log_to_file, out, progress_bar, 
 from dialog_core.component import load_components
 from dialog_core.outbox import Outbox
 from dialog_core.settings import Settings, config_file
+
+if TYPE_CHECKING:
+    from dialog.agent import Agent
+    from dialog.runtime.services import Services
 
 app = typer.Typer(help="A bilingual dialogue agent: chat, knowledge QA and skills.", no_args_is_help=True)
 server_app = typer.Typer(help="The embedded Redis+FalkorDB server of the data dir.", no_args_is_help=True)
@@ -42,6 +46,11 @@ class RootCommandLine:
     def group(self, name: str) -> typer.Typer:
         return self.groups[name]
 
+    def connect(self, settings: Settings) -> Services:
+        from dialog.runtime.services import Services
+
+        return Services.connect(settings)
+
 
 def add_component_commands() -> None:
     """Each registered component's sub-commands (`dialog kg`, `dialog index`, `dialog train ranker`...)."""
@@ -50,7 +59,7 @@ def add_component_commands() -> None:
         component.add_commands(cli)
 
 
-def make_agent(settings: Settings):  # type: ignore[no-untyped-def]
+def make_agent(settings: Settings) -> Agent:
     from dialog.agent import Agent  # imported late: `dialog config show` needs none of it
 
     return Agent.from_settings(settings)
@@ -68,6 +77,7 @@ def chat(user: UserOption = "local") -> None:
     log_to_file(settings)
     with user_errors():
         agent = make_agent(settings)
+    agent.warm_up()  # what loads on first use loads now; the generator then loads while the user types
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     lines = lines_from_terminal(settings.home / "repl_history") if interactive else lines_from_pipe()
     console = Console(highlight=False, no_color=not interactive)
@@ -81,7 +91,14 @@ def chat(user: UserOption = "local") -> None:
 def ask(
     text: Annotated[str, typer.Argument(help="The message.")],
     user: UserOption = "local",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the full reply as JSON.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the full reply as JSON; its words are under `reply`, as in POST /v1/chat"
+            " (`text` is a deprecated alias, dropped in the next release).",
+        ),
+    ] = False,
 ) -> None:
     """Send one message and print the reply (after the user's reminders that fell due since)."""
     settings = load_settings()
@@ -95,7 +112,8 @@ def ask(
             agent.close()
     if as_json:
         messages = [message.model_dump(include={"text", "kind", "due_at"}) for message in due]
-        print(json.dumps({**reply.model_dump(), "messages": messages}, ensure_ascii=False, indent=2))
+        output = {"reply": reply.text, **reply.model_dump(), "messages": messages}
+        print(json.dumps(output, ensure_ascii=False, indent=2))
     else:
         for message in due:
             print(message.text)

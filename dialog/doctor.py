@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from dialog.runtime.background import failed_loads
 from dialog.runtime.embedded import EmbeddedServer
 from dialog.runtime.services import Services
 from dialog_core.errors import DialogError
@@ -92,9 +93,11 @@ def _agent_checks(settings: Settings, services: Services) -> list[Check]:
     except DialogError as error:
         return [Check("agent", "default", str(error), False)]
     try:
+        failed = [Check(what, "loaded in the background", str(error) or type(error).__name__, False)
+                  for what, error in failed_loads()]  # fmt: skip
         loaded = [Check(line.name, line.detail, "loaded", True) for line in agent.describe()]
         where = "entry point dialog.components"
         broken = [Check(f"component {b.name}", where, b.error, False) for b in agent.broken]
-        return loaded + broken
+        return loaded + failed + broken
     finally:
         agent.close()

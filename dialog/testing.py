@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -32,8 +32,11 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from dialog_core.component import AgentParts, BaseComponent, load_components
 from dialog_core.errors import InvalidInput
 from dialog_core.settings import Settings
-from skills.api import Skill
+from skills.api import AnySkill
 from skills.registry import SkillRegistry
+
+if TYPE_CHECKING:
+    from dialog.agent import Agent
 
 
 class BasicUnderstanding(BaseComponent):
@@ -50,7 +53,9 @@ class BasicUnderstanding(BaseComponent):
         parts.add_stage(DetectLanguage(), "read")
 
 
-def skill_agent(settings: Settings, skills: SkillRegistry | Sequence[Skill], *, full: bool = False) -> Any:
+def skill_agent(
+    settings: Settings, skills: SkillRegistry | Sequence[AnySkill], *, full: bool = False
+) -> Agent:
     """An Agent running exactly these skills. `full=False` skips the trained understanding stages
     (intent classifier, emotion...), so routing rests on the skills' own `can_handle` rules."""
     from dialog.agent import Agent
@@ -169,7 +174,7 @@ class Report:
         return "\n".join(lines)
 
 
-def run_script(script: Script, agent: Any, channel: str = "test") -> Report:
+def run_script(script: Script, agent: Agent, channel: str = "test") -> Report:
     results = []
     for conversation in script.conversations:
         user_id = f"skilltest-{uuid.uuid4().hex[:12]}"
@@ -188,7 +193,7 @@ def run_script(script: Script, agent: Any, channel: str = "test") -> Report:
 # ---------------------------------------------------------------------- a package's own skills
 
 
-def package_skills(package_dir: Path) -> list[Skill]:
+def package_skills(package_dir: Path) -> list[AnySkill]:
     """The skills a (not necessarily installed) package declares as `dialog.skills` entry points."""
     import importlib
     import sys
@@ -232,7 +237,7 @@ def temporary_settings(base: Settings, home: Path) -> Iterator[Settings]:
             EmbeddedServer(home).stop()
 
 
-def check_conversations(path: Path, skills: Sequence[Skill], home: Path, *, full: bool = False) -> Report:
+def check_conversations(path: Path, skills: Sequence[AnySkill], home: Path, *, full: bool = False) -> Report:
     """Run a conversation file against an agent with these skills on a data dir of its own."""
     script = load_script(path)
     with temporary_settings(Settings(), home) as settings:

@@ -148,9 +148,10 @@ def graph_topics(rows: list[dict[str, Any]]) -> list[Topic]:
     """Popular countries from the graph become 'have you been to ...?' topics."""
     topics = []
     for rank, row in enumerate(rows):
-        name, name_zh = row.get("name"), row.get("name_zh") or row.get("name")
+        name = row.get("name")
         if not name:
             continue
+        name_zh = row.get("name_zh") or name
         topics.append(Topic(
             id=f"place:{name}",
             label={"en": name, "zh": name_zh},

@@ -41,7 +41,8 @@ T = TypeVar("T")
 
 
 class SetupStep(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def ready(self, settings: Settings, services: Services) -> bool:
         """True when this step's output exists and is current."""
@@ -70,6 +71,10 @@ class CommandLine(Protocol):
 
     def group(self, name: str) -> typer.Typer:
         """A group already there (`train`, or another component's) to add commands to."""
+        ...
+
+    def connect(self, settings: Settings) -> Services:
+        """The backing services, for a command that needs them (the command closes them)."""
         ...
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import cast
 
 from pydantic import BaseModel, Field
 
@@ -111,7 +112,7 @@ class Outbox:
         """Scheduled, not yet claimed, soonest first (optionally for one user)."""
         due, messages, _ = self._keys(channel)
         with redis_errors():
-            ids = self.redis.zrange(due, 0, -1)
+            ids = cast(list[str], self.redis.zrange(due, 0, -1))  # the client decodes responses
             bodies = self.redis.hmget(messages, ids) if ids else []
         found = [OutboundMessage.model_validate_json(body) for body in bodies if body]
         return [m for m in found if user_id is None or m.user_id == user_id]

@@ -42,6 +42,13 @@ class Services(Protocol):
         """The graph store, connected on first use."""
         ...
 
+    @property
+    def graph_where(self) -> str:
+        """Where the graph lives, fit to show (credentials masked)."""
+        ...
+
     def compact(self) -> None:
         """After a bulk write or a deletion: let the server rewrite its persistence files."""
         ...
+
+    def close(self) -> None: ...

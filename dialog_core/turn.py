@@ -114,6 +114,9 @@ class Turn:
     trace: Trace = field(default_factory=Trace)
     nlu: Understanding = field(init=False)
     answered: list[Entity] = field(default_factory=list)  # what the reply names as its answer (KBQA)
+    # what a component works out in one stage and reuses later in the same turn (KBQA's parsed
+    # question), under a key of its own; the engine neither reads nor keeps it
+    scratch: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.nlu = Understanding(text=self.text, normalized=self.text, rewritten=self.text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,8 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dialog_core import cli as base
-from dialog_core.services import GraphStore
+from dialog_core.errors import DialogError
+from dialog_core.services import GraphStore, Services
+from dialog_core.settings import Settings
 from knowledge.graph import identifier
+
+Connect = Callable[[Settings], Services]
+_connect: Connect | None = None  # the root command line's (knowledge cannot import the engine's services)
 
 kg_app = typer.Typer(help="The knowledge graph: import and inspect.", no_args_is_help=True)
 import_app = typer.Typer(help="Import the world graph, or your own triples / CSV.", no_args_is_help=True)
@@ -41,14 +46,25 @@ class RichProgress:
         self._progress.advance(self._task, amount)
 
 
+def kg_commands(connect: Connect) -> typer.Typer:
+    """`dialog kg`, reaching the backing services through `connect`."""
+    global _connect
+    _connect = connect
+    return kg_app
+
+
+def _services(settings: Settings) -> Services:
+    if _connect is None:
+        raise DialogError("`dialog kg` was not given a way to connect the services (kg_commands).")
+    return _connect(settings)
+
+
 @contextlib.contextmanager
 def _graph() -> Iterator[tuple[GraphStore, RichProgress]]:
-    from dialog_core.services import Services
-
     settings = base.load_settings()
     base.log_to_file(settings)
     with base.user_errors():
-        services = Services.connect(settings)
+        services = _services(settings)
         bars = Progress(
             TextColumn("{task.description:<32}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=base.err, transient=False,
@@ -96,15 +112,8 @@ def import_triples_command(
 
 @import_app.command("csv")
 def import_csv_command(
-    nodes: Annotated[
-        list[Path], typer.Option("--nodes", help="Node CSV: id, label [, name, name_zh, aliases].")
-    ] = [],  # noqa: B006
-    relationships: Annotated[
-        list[Path],
-        typer.Option(
-            "--relationships", help="Relationship CSV: start, type, end [, start_label, end_label]."
-        ),
-    ] = [],  # noqa: B006
+    nodes: Annotated[list[Path], typer.Option("--nodes", help=NODES_HELP)] = [],  # noqa: B006
+    relationships: Annotated[list[Path], typer.Option("--relationships", help=RELATIONSHIPS_HELP)] = [],  # noqa: B006
     strict: StrictOption = False,
 ) -> None:
     """Import node and relationship CSV files (other columns become properties)."""
@@ -123,12 +132,11 @@ def import_csv_command(
 @kg_app.command("stats")
 def stats_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Nodes by label, relationships by type, and the world graph's version."""
-    from dialog_core.services import Services
     from knowledge.stats import graph_stats
 
     settings = base.load_settings()
     with base.user_errors():
-        services = Services.connect(settings)
+        services = _services(settings)
         try:
             stats = graph_stats(services.graph)
         finally:

@@ -29,6 +29,6 @@ class KnowledgeComponent(BaseComponent):
             parts.share(FactSource, knowledge.facts)
 
     def add_commands(self, cli: CommandLine) -> None:
-        from knowledge.cli import kg_app
+        from knowledge.cli import kg_commands
 
-        cli.add("kg", kg_app)
+        cli.add("kg", kg_commands(cli.connect))

@@ -15,7 +15,7 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import falkordb
 import redis
@@ -25,6 +25,7 @@ from dialog_core.services import Params
 from dialog_core.settings import mask_url
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+Row = TypeVar("Row")  # what a statement's $rows parameter holds: a property map, an id...
 
 
 class GraphQueryError(DialogError):
@@ -46,9 +47,9 @@ def identifier(name: str) -> str:
     return f"`{name}`"
 
 
-def batches(rows: Iterable[Mapping[str, Any]], max_rows: int, max_bytes: int) -> Iterator[list[Any]]:
+def batches(rows: Iterable[Row], max_rows: int, max_bytes: int) -> Iterator[list[Row]]:
     """Consecutive groups of rows, each at most `max_rows` long and about `max_bytes` big."""
-    batch: list[Any] = []
+    batch: list[Row] = []
     size = 0
     for row in rows:
         row_size = len(json.dumps(row, ensure_ascii=False, default=str).encode())

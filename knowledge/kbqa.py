@@ -28,6 +28,7 @@ MAX_READINGS = (
 )
 FOLLOW_UP_DEPTH = 10  # turns looked back for the question an elliptical follow-up continues
 MAX_ANSWERED = 20  # answer nodes remembered for follow-ups about the answer ("is it a big city?")
+PARSED = "knowledge.question"  # Turn.scratch: the turn's question (a Question, or None: it asks none)
 
 
 class Answerer(Protocol):
@@ -61,7 +62,7 @@ class GraphQuestionStage:
 
     def __call__(self, turn: Turn) -> None:
         try:
-            question = self.answerer.understand(turn)
+            question = self.answerer.question(turn)
         except ServiceUnavailable as error:  # without the graph the turn goes on, as chat
             turn.trace.record("graph_question", f"not read: {error}")
             return
@@ -79,7 +80,7 @@ class GraphAnswerer:
         self.facts = facts  # GraphFacts, for "tell me about X"
 
     def answer(self, turn: Turn) -> str | None:
-        question = self.understand(turn)
+        question = self.question(turn)
         if question is None:
             turn.trace.record("kbqa", {"question": None})
             return None
@@ -96,6 +97,15 @@ class GraphAnswerer:
         return text
 
     # ------------------------------------------------------------------ understanding
+
+    def question(self, turn: Turn) -> Question | None:
+        """The question the turn asks, parsed once: the `graph_question` stage parses it and KBQA
+        answers that; a turn the stage did not parse (no such stage ran, or the graph did not answer
+        then) is parsed here."""
+        if PARSED not in turn.scratch:
+            turn.scratch[PARSED] = self.understand(turn)
+        question: Question | None = turn.scratch[PARSED]
+        return question
 
     def understand(self, turn: Turn) -> Question | None:
         tools = self.base.tools()
@@ -200,20 +210,16 @@ class GraphAnswerer:
         scope = self._scope(plan, subject, language)
         if best is None:
             return tools.lexicon.answer("nothing", language, noun=noun, scope=scope)
-        spec = plan.attribute
-        words = spec.most if question.order != "min" else spec.least
-        default = (
-            ("最大" if language == "zh" else "largest")
-            if question.order != "min"
-            else ("最小" if language == "zh" else "smallest")
-        )
+        spec, most = plan.attribute, question.order != "min"
+        words = spec.most if most else spec.least
+        order = words.get(language) or tools.lexicon.answer("most" if most else "least", language)
         return tools.lexicon.answer(
             "superlative",
             language,
             answer=name(best, language),
             attr=spec.noun.get(language, spec.name),
             v=tools.verbaliser.value(spec, plan.end, best, language),
-            order=words.get(language, default),
+            order=order,
             n=f"{total:,}",
             noun=noun,
             scope=scope,
@@ -223,9 +229,8 @@ class GraphAnswerer:
         lexicon = self.base.tools().lexicon
         if subject is None:
             return lexicon.answer("world_scope", language)
-        first = plan.steps[0].relation
-        scope = first.scope.get(language) or ("{s}" if language == "zh" else "of {s}")
-        return scope.format(s=name(_node_map(subject), language))
+        scope, subject_name = plan.steps[0].relation.scope.get(language), name(_node_map(subject), language)
+        return scope.format(s=subject_name) if scope else lexicon.answer("scope", language, s=subject_name)
 
     def _compare(self, question: Question, language: str) -> str:
         tools, plan = self.base.tools(), question.plan
@@ -238,9 +243,10 @@ class GraphAnswerer:
         ]
         values = [n.get(props[0]) if props else None for n in nodes]
         facts = [tools.verbaliser.attribute_fact(spec, label, n, language) for n in nodes]
-        if any(not isinstance(v, int | float) for v in values):
+        numbers = [v for v in values if isinstance(v, int | float)]
+        if len(numbers) < len(values):
             return _join(facts, language)
-        first_wins = values[0] > values[1] if question.order != "min" else values[0] < values[1]
+        first_wins = numbers[0] > numbers[1] if question.order != "min" else numbers[0] < numbers[1]
         if question.yes_no:
             return tools.lexicon.answer(
                 "compare_yes" if first_wins else "compare_no", language, facts=_join(facts, language)

@@ -203,10 +203,7 @@ class Lexicon:
                     "to": [],
                     "noun": {"en": _phrasing(rel_type), "zh": _phrasing(rel_type)},
                     "phrases": {"en": [_phrasing(rel_type)]},
-                    "fact": {
-                        "en": f"{{s}} — {_phrasing(rel_type)}: {{o}}.",
-                        "zh": f"{{s}}的{_phrasing(rel_type)}：{{o}}。",
-                    },
+                    "fact": self._derived("derived_relation_fact", _phrasing(rel_type)),
                 },
             )
             spec["from"] = sorted({*spec["from"], source})
@@ -224,14 +221,17 @@ class Lexicon:
                         "format": "text",
                         "noun": {"en": _phrasing(key), "zh": _phrasing(key)},
                         "phrases": {"en": [_phrasing(key)]},
-                        "fact": {
-                            "en": f"The {_phrasing(key)} of {{s}} is {{v}}.",
-                            "zh": f"{{s}}的{_phrasing(key)}是{{v}}。",
-                        },
+                        "fact": self._derived("derived_attribute_fact", _phrasing(key)),
                     },
                 )
                 spec["property"][label] = key
         return Lexicon(config)
+
+    def _derived(self, template: str, what: str) -> dict[str, str]:
+        """A fact template, by language, for a relationship or property named `what` (the answers'
+        `template`, its {s}, {o} and {v} left to fill)."""
+        texts = self.answers.get(template) or {}
+        return {lang: text.format(what=what, s="{s}", o="{o}", v="{v}") for lang, text in texts.items()}
 
     def _phrases(self) -> Iterable[tuple[str, Cue]]:
         config = self.config

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jieba
 
@@ -196,7 +196,7 @@ class QuestionParser:
         first = {kind: cues[0].key for kind, cues in by_kind.items()}
         return Cues(
             relations=by_kind.get("relation", []),
-            attribute=(specific or attributes or [None])[0],
+            attribute=next(iter(specific or attributes), None),
             hints=list(dict.fromkeys(c.key for c in by_kind.get("type", []))),
             location="location" in by_kind,
             superlative=first.get("superlative"),
@@ -471,7 +471,7 @@ class QuestionParser:
         """ "Is Nairobi the capital of Kenya?": a path from one entity that should reach the other."""
         options = []
         for first, second in itertools.permutations(mentions[:2]):
-            plan = self.plan(first.best.node.type, dataclass_replace(cues, hints=[second.best.node.type]))
+            plan = self.plan(first.best.node.type, replace(cues, hints=[second.best.node.type]))
             if plan is not None and plan.attribute is None and plan.end == second.best.node.type:
                 forward = sum(step.forward for step in plan.steps)
                 options.append(
@@ -496,7 +496,7 @@ class QuestionParser:
         def distance(mention: Mention) -> int:
             return min((abs(mention.start - a) for a in anchors), default=0)
 
-        subjects = []
+        subjects: list[Subject] = []
         for mention in sorted(mentions, key=distance):
             subjects.extend(Subject(c.node, mention) for c in mention.candidates)
         if not mentions:
@@ -515,23 +515,24 @@ class QuestionParser:
 
     def plan(self, start: str, cues: Cues) -> Plan | None:
         """The relation path from a `start` node that the cues ask for, or None if none fits."""
-        relations = [self.lexicon.relations[c.key] for c in cues.relations if c.key in self.lexicon.relations]
-        relations = list(dict.fromkeys(r.type for r in relations))[:MAX_RELATIONS]
+        named = [self.lexicon.relations[c.key] for c in cues.relations if c.key in self.lexicon.relations]
+        types = list(dict.fromkeys(r.type for r in named))[:MAX_RELATIONS]
         best: Plan | None = None
-        for order in itertools.permutations(relations):
+        for order in itertools.permutations(types):
             plan = self._walk(start, [self.lexicon.relations[name] for name in order], cues)
             if plan is not None and (best is None or _implicit(plan) < _implicit(best)):
                 best = plan
         return best
 
     def _walk(self, start: str, relations: list[RelationSpec], cues: Cues) -> Plan | None:
-        label, steps = start, []
+        label = start
+        steps: list[Step] = []
         for relation in relations:
             step = _step(relation, label)
             if step is None:  # "the currency of Nairobi": up to its country first
                 up = self._up(label)
                 step = _step(relation, up.target) if up else None
-                if step is None:
+                if up is None or step is None:
                     return None
                 steps.append(up)
             steps.append(step)
@@ -542,7 +543,7 @@ class QuestionParser:
             if attribute is None:
                 up = self._up(label)
                 attribute = self._attribute(cues.attribute, up.target) if up else None
-                if attribute is None:
+                if up is None or attribute is None:
                     return None
                 steps.append(up)
                 label = up.target
@@ -633,8 +634,10 @@ def _elliptical(text: str, mentions: list[Mention], cues: Cues) -> bool:
     if cues.asks_something or cues.comparative or cues.describe:
         return False
     rest = list(text)
-    for cue in [*mentions, *(c for c in cues.all if c.kind == "follow_up")]:
-        rest[cue.start : cue.end] = " " * (cue.end - cue.start)
+    spans = [(m.start, m.end) for m in mentions]
+    spans += [(c.start, c.end) for c in cues.all if c.kind == "follow_up"]
+    for start, end in spans:
+        rest[start:end] = " " * (end - start)
     residue = "".join(char for char in "".join(rest) if char.isalnum())
     asked = any(c.kind == "follow_up" for c in cues.all) or text.rstrip().endswith(("?", "？"))
     return asked and not residue
@@ -712,8 +715,4 @@ def _retype(mention: Mention, label: str) -> Candidate | None:
 
 def _carry_over(previous: Cues, current: Cues) -> Cues:
     """ "What about Uganda?": the previous question's cues, with this message's entity."""
-    return dataclass_replace(previous, yes_no=current.yes_no or previous.yes_no)
-
-
-def dataclass_replace(cues: Cues, **changes: object) -> Cues:
-    return Cues(**{**cues.__dict__, **changes})
+    return replace(previous, yes_no=current.yes_no or previous.yes_no)

@@ -28,13 +28,10 @@ class Verbaliser:
         if not values or all(v in (None, "", []) for v in values):
             return None
         first = values[0]
-        if spec.format == "coordinates" and len(values) == 2 and None not in values:
-            lat, lon = (float(v) for v in values)
-            return (
-                f"纬度{lat:.4g}，经度{lon:.4g}"
-                if language == "zh"
-                else f"latitude {lat:.4g}, longitude {lon:.4g}"
-            )
+        if spec.format == "coordinates" and len(values) == 2:
+            lat, lon = values
+            if lat is not None and lon is not None:
+                return self.lexicon.answer("coordinates", language, lat=float(lat), lon=float(lon))
         if spec.format in ("number", "area") and isinstance(first, int | float):
             unit = self.lexicon.answer("area_unit", language) if spec.format == "area" else ""
             return format_number(first, language, unit)
@@ -50,7 +47,7 @@ class Verbaliser:
         return spec.fact[language].format(s=name(node, language), v=value)
 
     def unknown(self, what: str, node: dict[str, Any] | None, language: str) -> str:
-        subject = name(node, language) if node else ("这个" if language == "zh" else "that")
+        subject = name(node, language) if node else self.lexicon.answer("unknown_subject", language)
         return self.lexicon.answer("unknown", language, what=what, s=subject)
 
     # ------------------------------------------------------------------ paths
@@ -81,9 +78,9 @@ class Verbaliser:
             scope = relation.scope[language].format(s=name(start, language))
             listed = join_names(names, language)
             return [
-                f"{scope}的{noun}有：{listed}。"
-                if language == "zh"
-                else f"{noun.capitalize()} {scope}: {listed}."
+                self.lexicon.answer(
+                    "listed", language, noun=noun, Noun=noun.capitalize(), scope=scope, listed=listed
+                )
             ]
         return [relation.fact[language].format(s=end_name, o=name(start, language)) for end_name in names[:5]]
 

@@ -1,16 +1,19 @@
 """The skill API: what a plugin declares and implements.
 
 A skill says how sure it is that it should take a turn (`can_handle`, 0..1) and then handles it
-(`handle`). Either may be a plain method or an `async def`; each call runs under a timeout, and an
-exception or a timeout becomes a logged error and a polite reply (see `skills.handler`).
+(`handle`). Subclass `Skill` when its methods are plain functions (most skills: quick, CPU-bound
+work) or `AsyncSkill` when they are coroutines (waiting on a server); a call runs under a time
+limit either way, an async one is cancelled past it, and an exception or a timeout becomes a
+logged error and a polite reply (see `skills.handler`).
 A skill keeps the conversation (an open form, a question it asked) by returning `done=False`; the
-policy then sends the user's next message to it first.
+policy then sends the user's next message to it first. It sets conversation slots by returning
+them in its `SkillResult`, never by writing `turn.state.slots`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,9 +46,10 @@ class SkillUnavailable(SkillError):
 class SkillResult:
     """What a skill answers: messages, conversation slots to set, and whether it is done.
 
-    `slots` are written to `turn.state.slots` (a None value removes the slot). A skill may also
-    change `self.memory(turn)` and `turn.state.slots` directly: either way the changes are saved
-    with the turn, or dropped if the skill fails.
+    `slots` is the one way to set conversation slots (`turn.state.slots`; a None value removes
+    one), like rasa's SlotSet events. A skill that writes `turn.state.slots` itself fails: the
+    turn is answered with an apology and the error is logged, nothing of it is saved. Private
+    state goes in `self.memory(turn)`, saved with the turn (or dropped if the skill fails).
     """
 
     text: str = ""
@@ -102,8 +106,8 @@ def local_timezone(name: str | None = None) -> ZoneInfo:
     return tzlocal.get_localzone()  # a ZoneInfo (tzlocal >= 4)
 
 
-class Skill:
-    """Subclass this: set `name` (and `description`, `intents`), implement `handle`.
+class BaseSkill:
+    """What every skill declares and shares; subclass `Skill` or `AsyncSkill`, not this.
 
     `intents` maps an intent name to example utterances in English and Chinese; the intent
     classifier learns from them. The default `can_handle` trusts that classifier; most skills
@@ -113,7 +117,7 @@ class Skill:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     intents: ClassVar[dict[str, list[str]]] = {}
-    slots: ClassVar[list[Slot]] = []
+    slots: ClassVar[Sequence[Slot]] = ()
     timeout_s: ClassVar[float | None] = None  # per call; None: the `skill_timeout_s` setting
 
     context: SkillContext | None = None
@@ -122,25 +126,14 @@ class Skill:
         """Called once when the agent starts, with its settings and services."""
         self.context = context
 
-    def can_handle(self, turn: Turn) -> float | Awaitable[float]:
-        """Confidence (0..1) that this skill should take the turn."""
-        intent = turn.nlu.intent
-        return intent.confidence if intent.name == SKILL_PREFIX + self.name else 0.0
-
-    def handle(self, turn: Turn) -> SkillResult | Awaitable[SkillResult | None] | None:
-        """Answer the turn, or return None to decline it (the next route answers instead).
-
-        Private state lives in `self.memory(turn)`, saved with the dialogue state.
-        """
-        raise NotImplementedError(f"skill '{self.name}' does not implement handle()")
-
-    def resume(self, turn: Turn) -> str | None:
-        """The skill was paused by another one and gets the conversation back: what to say."""
-        return None
-
     def health(self) -> str | None:
         """None when the skill can work, else one sentence saying why not (`dialog skills list`)."""
         return None
+
+    def intent_score(self, turn: Turn) -> float:
+        """The intent classifier's confidence that the turn is for this skill."""
+        intent = turn.nlu.intent
+        return intent.confidence if intent.name == SKILL_PREFIX + self.name else 0.0
 
     def memory(self, turn: Turn) -> dict[str, Any]:
         """This skill's private state (created on first use), saved with the dialogue state."""
@@ -155,6 +148,41 @@ class Skill:
         if self.context is None:
             raise SkillUnavailable(f"Skill '{self.name}' was not set up with the agent's services.")
         return self.context
+
+
+class Skill(BaseSkill):
+    """A skill with plain methods: set `name` (and `description`, `intents`), implement `handle`."""
+
+    def can_handle(self, turn: Turn) -> float:
+        """Confidence (0..1) that this skill should take the turn; by default the intent classifier's."""
+        return self.intent_score(turn)
+
+    def handle(self, turn: Turn) -> SkillResult | None:
+        """Answer the turn, or return None to decline it (the next route answers instead)."""
+        raise NotImplementedError(f"skill '{self.name}' does not implement handle()")
+
+    def resume(self, turn: Turn) -> str | None:
+        """The skill was paused by another one and gets the conversation back: what to say."""
+        return None
+
+
+class AsyncSkill(BaseSkill):
+    """A skill whose methods are coroutines (`async def`), cancelled when a call runs past its time limit."""
+
+    async def can_handle(self, turn: Turn) -> float:
+        """Confidence (0..1) that this skill should take the turn; by default the intent classifier's."""
+        return self.intent_score(turn)
+
+    async def handle(self, turn: Turn) -> SkillResult | None:
+        """Answer the turn, or return None to decline it (the next route answers instead)."""
+        raise NotImplementedError(f"skill '{self.name}' does not implement handle()")
+
+    async def resume(self, turn: Turn) -> str | None:
+        """The skill was paused by another one and gets the conversation back: what to say."""
+        return None
+
+
+AnySkill = Skill | AsyncSkill  # what the registry holds and the engine calls
 
 
 def say(language: Language, en: str, zh: str, **values: Any) -> str:

@@ -1,8 +1,9 @@
 """Finding skills: the `dialog.skills` entry-point group and the skills folder.
 
-An entry point names a Skill subclass, a Skill object, or a function returning one. The skills
-folder (`skills_dir`, default `<home>/skills`) holds Python modules or packages whose Skill
-subclasses are loaded, and `*.rasa.yaml` files that bridge rasa-sdk actions (`skills.rasa`).
+An entry point names a skill class (a `Skill` or `AsyncSkill` subclass), a skill object, or a
+function returning one. The skills folder (`skills_dir`, default `<home>/skills`) holds Python
+modules or packages whose skill classes are loaded, and `*.rasa.yaml` files that bridge rasa-sdk
+actions (`skills.rasa`).
 A skill that cannot be loaded is listed with its error and never stops the agent.
 """
 
@@ -19,8 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from skills.api import Skill
-from skills.registry import ENABLED, ENTRY_POINT_GROUP, SkillEntry, check_name
+from skills.api import AnySkill, AsyncSkill, BaseSkill, Skill
+from skills.registry import ENABLED, ENTRY_POINT_GROUP, SkillEntry, check_skill
 
 if TYPE_CHECKING:
     from dialog_core.settings import Settings
@@ -50,14 +51,14 @@ def disabled_reason(name: str, settings: Settings | None) -> str | None:
     return None
 
 
-def as_skill(found: Any) -> Skill:
-    """A Skill object from what a plugin exports: a class, an object, or a factory function."""
-    is_class = inspect.isclass(found) and issubclass(found, Skill)
-    if is_class or (not isinstance(found, Skill) and callable(found)):
+def as_skill(found: Any) -> AnySkill:
+    """A skill object from what a plugin exports: a class, an object, or a factory function."""
+    is_class = inspect.isclass(found) and issubclass(found, BaseSkill)
+    if is_class or (not isinstance(found, BaseSkill) and callable(found)):
         found = found()
-    if not isinstance(found, Skill):
-        raise TypeError(f"{found!r} is not a skills.Skill")
-    check_name(found)
+    if not isinstance(found, Skill | AsyncSkill):
+        raise TypeError(f"{found!r} is not a skill (a skills.Skill or skills.AsyncSkill)")
+    check_skill(found)
     return found
 
 
@@ -109,7 +110,7 @@ def _module_entries(path: Path, settings: Settings | None) -> Iterator[SkillEntr
         module = import_path(path)
         classes = skill_classes(module)
         if not classes:
-            raise ImportError(f"{path.name} defines no Skill subclass")
+            raise ImportError(f"{path.name} defines no skill class (Skill or AsyncSkill subclass)")
     except Exception as error:
         log.exception("skills folder module %s could not be loaded", path)
         yield SkillEntry(stem, f"folder {path}", f"error: {type(error).__name__}: {error}")
@@ -142,13 +143,13 @@ def import_path(path: Path) -> ModuleType:
     return module
 
 
-def skill_classes(module: ModuleType) -> list[type[Skill]]:
-    """Concrete Skill subclasses defined in the module (or its package) that have a name."""
+def skill_classes(module: ModuleType) -> list[type[BaseSkill]]:
+    """Concrete skill classes defined in the module (or its package) that have a name."""
     return [
         cls
         for cls in vars(module).values()
         if inspect.isclass(cls)
-        and issubclass(cls, Skill)
+        and issubclass(cls, BaseSkill)
         and cls.__module__.startswith(module.__name__)
         and not inspect.isabstract(cls)
         and isinstance(cls.__dict__.get("name"), str)

@@ -16,8 +16,10 @@ The form's progress lives in `self.memory(turn)`, saved with the dialogue state 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from dialog_core.text import CJK_CHARS
 from dialog_core.turn import Language, Turn
@@ -36,7 +38,7 @@ MAX_MISSES = 3  # messages in a row that fill nothing: the user has moved on; th
 class Form(Skill):
     """Subclass this: set `name`, `slots` (FormSlot), `triggers`, `title`; implement `submit`."""
 
-    slots: ClassVar[list[FormSlot]] = []  # type: ignore[assignment]
+    slots: ClassVar[Sequence[FormSlot]] = ()
     triggers: ClassVar[list[str]] = []  # regular expressions (either language) that start the form
     title: ClassVar[Bilingual] = ("this form", "这个表单")
     confirm: ClassVar[bool] = False
@@ -66,7 +68,7 @@ class Form(Skill):
             return 0.7 if found else 0.5  # free text fits anything: a confident other skill may interrupt
         if any(re.search(pattern, text, re.IGNORECASE) for pattern in self.triggers):
             return self.trigger_score
-        return float(super().can_handle(turn))  # type: ignore[arg-type]
+        return super().can_handle(turn)
 
     def _active(self, turn: Turn) -> bool:
         return bool(self.peek(turn).get("phase"))
@@ -269,7 +271,7 @@ class Form(Skill):
             )  # fmt: skip
         return lines
 
-    def _timezone(self):  # type: ignore[no-untyped-def]
+    def _timezone(self) -> ZoneInfo:
         if self.context is not None:
             return self.context.timezone
         return local_timezone()

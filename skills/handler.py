@@ -3,7 +3,9 @@
 - Calls go through the registry (`SkillRegistry.call`): its bounded executor and the skill's
   circuit breaker; a paused skill answers that it is unavailable.
 - The skill works on a copy of the dialogue state; the copy replaces the turn's state only when the
-  skill answers, so a skill that raises, hangs or declines leaves nothing behind.
+  skill answers, so a skill that raises, hangs or declines leaves nothing behind. Conversation slots
+  come from `SkillResult.slots`; a skill that wrote `turn.state.slots` itself fails, loudly, rather
+  than having the write kept or dropped unseen.
 - A failure or timeout is logged and answered politely in the user's language (route stays
   `skill:<name>`); the failing skill lets go of the conversation.
 - A skill that returns `done=False` stays active. When another skill interrupts an active one
@@ -19,12 +21,13 @@ import time
 from typing import Any
 
 from dialog_core.turn import SKILL_PREFIX, HandlerResult, Turn
-from skills.api import Skill, SkillError, SkillResult, SkillTimeout, SkillUnavailable, say
+from skills.api import AnySkill, SkillError, SkillResult, SkillTimeout, SkillUnavailable, say
 from skills.registry import SkillRegistry
 
 log = logging.getLogger(__name__)
 HANDLER_KEY = "_handler"  # in skill_data; skill names cannot start with "_"
 MAX_PAUSED = 3
+_MISSING = object()
 
 
 def paused_skills(turn: Turn) -> list[str]:
@@ -50,12 +53,12 @@ class SkillHandler:
             return None
         interrupted = turn.state.active_skill if turn.state.active_skill not in (None, name) else None
         started = time.perf_counter()
-        work = copy.copy(turn)
-        work.state = turn.state.model_copy(deep=True)
+        work = _workspace(turn)
         try:
             result = self.skills.call(
                 skill, skill.handle, work, timeout_s=self.skills.timeout_for(skill), what=f"skill '{name}'"
             )
+            _check_slots(turn, work, "handle()")
             if result is not None and not isinstance(result, SkillResult):
                 raise TypeError(f"handle() returned {type(result).__name__}, not a SkillResult")
         except Exception as error:
@@ -76,7 +79,7 @@ class SkillHandler:
         turn.trace.record("skill", {"name": name, "outcome": "done" if result.done else "continues"})
         return HandlerResult(self._finish(turn, skill, result.done, result.reply, interrupted), route)
 
-    def _finish(self, turn: Turn, skill: Skill, done: bool, text: str, interrupted: str | None) -> str:
+    def _finish(self, turn: Turn, skill: AnySkill, done: bool, text: str, interrupted: str | None) -> str:
         """Who holds the conversation next: this skill, a resumed one, or nobody."""
         paused = [name for name in paused_skills(turn) if name not in (interrupted, skill.name)]
         if interrupted:
@@ -98,9 +101,8 @@ class SkillHandler:
         _set_paused(turn, paused)
         return text
 
-    def _resume_prompt(self, turn: Turn, skill: Skill) -> str | None:
-        work = copy.copy(turn)
-        work.state = turn.state.model_copy(deep=True)
+    def _resume_prompt(self, turn: Turn, skill: AnySkill) -> str | None:
+        work = _workspace(turn)
         try:
             prompt = self.skills.call(
                 skill,
@@ -109,6 +111,7 @@ class SkillHandler:
                 timeout_s=self.skills.timeout_for(skill),
                 what=f"skill '{skill.name}' resume",
             )
+            _check_slots(turn, work, "resume()")
         except Exception:
             log.exception("skill %s failed to resume", skill.name)
             turn.state.active_skill = None
@@ -116,7 +119,9 @@ class SkillHandler:
         turn.state = work.state
         return prompt if isinstance(prompt, str) else None
 
-    def _failed(self, turn: Turn, skill: Skill, error: Exception, interrupted: str | None) -> HandlerResult:
+    def _failed(
+        self, turn: Turn, skill: AnySkill, error: Exception, interrupted: str | None
+    ) -> HandlerResult:
         """Log it, leave the state as it was, let go of the conversation and apologise."""
         if isinstance(error, SkillError):
             log.error("skill %s failed: %s", skill.name, error)
@@ -131,11 +136,31 @@ class SkillHandler:
         return HandlerResult(self._finish(turn, skill, True, text, interrupted), SKILL_PREFIX + skill.name)
 
 
+def _workspace(turn: Turn) -> Turn:
+    """The turn with a copy of its state, for a skill to work on."""
+    work = copy.copy(turn)
+    work.state = turn.state.model_copy(deep=True)
+    return work
+
+
+def _check_slots(turn: Turn, work: Turn, method: str) -> None:
+    """Refuse the skill's work if it wrote `turn.state.slots`: slots are set through `SkillResult.slots`."""
+    before, after = turn.state.slots, work.state.slots
+    changed = sorted(
+        key for key in before.keys() | after.keys() if before.get(key, _MISSING) != after.get(key, _MISSING)
+    )
+    if changed:
+        raise SkillError(
+            f"{method} wrote turn.state.slots ({', '.join(changed)}); "
+            "return them in SkillResult(slots=...) instead."
+        )
+
+
 def _describe(error: Exception) -> str:
     return str(error) if isinstance(error, SkillError) else f"{type(error).__name__}: {error}"
 
 
-def apology(turn: Turn, skill: Skill, outcome: str) -> str:
+def apology(turn: Turn, skill: AnySkill, outcome: str) -> str:
     if outcome == "unavailable":
         return say(
             turn.nlu.language,

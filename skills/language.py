@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from types import ModuleType
 
 _CANCEL = re.compile(
     r"^\W*(?:please\s+)?(?:cancel|stop|abort|quit|never\s*mind|forget\s+(?:it|about\s+it)|nevermind)\b"
@@ -45,7 +46,7 @@ def is_correction(text: str) -> bool:
 
 
 @cache
-def _cn2an():  # type: ignore[no-untyped-def]
+def _cn2an() -> ModuleType:
     import cn2an
 
     return cn2an

@@ -9,6 +9,7 @@ Every call into a skill goes through `call`/`start`: on the registry's bounded e
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from redis import RedisError
 
 from dialog_core.turn import Turn
-from skills.api import SKILL_NAME, Skill, SkillContext, SkillUnavailable
+from skills.api import SKILL_NAME, AnySkill, AsyncSkill, SkillContext, SkillUnavailable
 from skills.breaker import Breaker, publish
 from skills.runner import Call, SkillExecutor
 
@@ -33,6 +34,7 @@ DEFAULT_STUCK_CALLS = 2
 DEFAULT_BREAKER_TIMEOUTS = 3
 DEFAULT_BREAKER_COOLDOWN_S = 30.0
 ENABLED = "enabled"
+CALLED_METHODS = ("can_handle", "handle", "resume")  # plain in a Skill, async def in an AsyncSkill
 
 
 @dataclass
@@ -42,7 +44,7 @@ class SkillEntry:
     name: str
     source: str
     status: str = ENABLED  # "enabled", "disabled: <why>" or "error: <one sentence>"
-    skill: Skill | None = None
+    skill: AnySkill | None = None
 
     @property
     def enabled(self) -> bool:
@@ -50,7 +52,7 @@ class SkillEntry:
 
 
 class SkillRegistry:
-    def __init__(self, skills: Iterable[Skill] = (), *, settings: Settings | None = None) -> None:
+    def __init__(self, skills: Iterable[AnySkill] = (), *, settings: Settings | None = None) -> None:
         self._entries: dict[str, SkillEntry] = {}
         self._configure(settings)
         for skill in skills:
@@ -68,9 +70,9 @@ class SkillRegistry:
 
     # ------------------------------------------------------------------ contents
 
-    def add(self, skill: Skill, source: str = "given") -> None:
+    def add(self, skill: AnySkill, source: str = "given") -> None:
         """Add a skill object directly (tests, embedding applications)."""
-        check_name(skill)
+        check_skill(skill)
         if skill.name in self._entries:
             raise ValueError(f"two skills are named '{skill.name}'")
         self._entries[skill.name] = SkillEntry(skill.name, source, ENABLED, skill)
@@ -89,11 +91,11 @@ class SkillRegistry:
     def entries(self) -> list[SkillEntry]:
         return list(self._entries.values())
 
-    def get(self, name: str) -> Skill | None:
+    def get(self, name: str) -> AnySkill | None:
         entry = self._entries.get(name)
         return entry.skill if entry and entry.enabled else None
 
-    def __iter__(self) -> Iterator[Skill]:
+    def __iter__(self) -> Iterator[AnySkill]:
         return iter([entry.skill for entry in self._entries.values() if entry.enabled and entry.skill])
 
     def __len__(self) -> int:
@@ -132,7 +134,7 @@ class SkillRegistry:
                 log.exception("skill %s failed to set up", entry.name)
                 entry.status = f"error: setup failed: {error}"
 
-    def timeout_for(self, skill: Skill) -> float:
+    def timeout_for(self, skill: AnySkill) -> float:
         return skill.timeout_s or self.timeout_s
 
     def breaker(self, name: str) -> Breaker:
@@ -144,7 +146,7 @@ class SkillRegistry:
         return found
 
     def start(
-        self, skill: Skill, function: Callable[..., Any], *args: Any, timeout_s: float, what: str
+        self, skill: AnySkill, function: Callable[..., Any], *args: Any, timeout_s: float, what: str
     ) -> Call:
         """`function(*args)` (a method of `skill`) started on the executor; `.result()` waits for it.
 
@@ -159,7 +161,7 @@ class SkillRegistry:
         )
 
     def call(
-        self, skill: Skill, function: Callable[..., Any], *args: Any, timeout_s: float, what: str
+        self, skill: AnySkill, function: Callable[..., Any], *args: Any, timeout_s: float, what: str
     ) -> Any:
         """`function(*args)`, awaited if it returns an awaitable; SkillTimeout after `timeout_s`."""
         return self.start(skill, function, *args, timeout_s=timeout_s, what=what).result()
@@ -214,10 +216,21 @@ class SkillRegistry:
         return scores
 
 
-def check_name(skill: Skill) -> None:
+def check_skill(skill: AnySkill) -> None:
+    """A name of lowercase letters, digits and underscores, and methods of the kind its base class
+    declares: plain in a `Skill`, `async def` in an `AsyncSkill`."""
     name = getattr(skill, "name", None)
     if not isinstance(name, str) or not SKILL_NAME.match(name):
         raise ValueError(
             f"skill {type(skill).__name__} needs a name of lowercase letters, digits and underscores, "
             f"not {name!r}"
+        )
+    wants_async = isinstance(skill, AsyncSkill)
+    for method in CALLED_METHODS:
+        if inspect.iscoroutinefunction(getattr(skill, method)) == wants_async:
+            continue
+        if wants_async:
+            raise TypeError(f"skill {name}: {method}() must be async def in an AsyncSkill")
+        raise TypeError(
+            f"skill {name}: {method}() is async def; a skill with async methods subclasses AsyncSkill"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +23,9 @@ for name in [key for key in os.environ if key.startswith("DIALOG_")]:
     del os.environ[name]
 
 from dialog.agent import Agent  # noqa: E402
+from dialog.chat import training  # noqa: E402
+from dialog.chat.assembly import Parts  # noqa: E402
+from dialog.chat.corpus import Splitter, default_corpus_files  # noqa: E402
 from dialog.runtime.embedded import EmbeddedServer  # noqa: E402
 from dialog.runtime.services import Services  # noqa: E402
 from dialog_core.settings import Settings  # noqa: E402
@@ -148,3 +152,54 @@ def serve(home: Path) -> Iterator[callable]:
     yield start
     for process in started:
         process.stop()
+
+
+# ---------------------------------------------------------------------- core chat's small real home
+# (tests/test_chat.py, tests/test_features.py: built once a session)
+
+# A small bilingual slice of the shipped chatterbot-corpus, plus operator files in each format.
+SLICE = ["english/greetings.yml", "english/food.yml", "english/movies.yml", "english/sports.yml",
+         "english/money.yml", "chinese/greetings.yml", "chinese/movies.yml", "chinese/money.yml"]  # fmt: skip
+OPERATOR_JSONL = [
+    {"query": "What is your favourite colour?", "response": "Blue, like a clear summer sky."},
+    {"query": "你最喜欢什么颜色？", "response": "我最喜欢蓝色，像晴朗的天空。"},
+    {
+        "turns": [
+            "Do you play chess?",
+            "I do, I love the endgame.",
+            "Who wins?",
+            "Usually the one who blundered last.",
+        ]
+    },
+]
+OPERATOR_CSV = "query,response,category\nWhat is the best pizza topping?,Mushrooms and olives.,food\n"
+
+
+def slice_files() -> list[Path]:
+    root = next(p for p in default_corpus_files() if p.parent.name == "english").parent.parent
+    return [root / name for name in SLICE]
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpora")
+    (path / "mine.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in OPERATOR_JSONL))
+    (path / "mine.csv").write_text(OPERATOR_CSV)
+    return path
+
+
+@pytest.fixture(scope="session")
+def chat_home(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Iterator[Path]:
+    """A data dir with the small index and a ranker trained on it (no generator: fast)."""
+    home = tmp_path_factory.mktemp("chat-home")
+    settings = Settings(home=home, chat_generator_enabled=False, chat_seed=3)
+    files = [*slice_files(), corpus_dir / "mine.jsonl", corpus_dir / "mine.csv"]
+    training.build_index(settings, files, include_default=False, splitter=Splitter(heldout=0.2, ranker=0.3))
+    training.train_ranker(settings, max_train_queries=60)
+    yield home
+    EmbeddedServer(home).stop()
+
+
+@pytest.fixture(scope="session")
+def parts(chat_home: Path) -> Parts:
+    return Parts(Settings(home=chat_home, chat_generator_enabled=False))

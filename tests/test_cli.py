@@ -21,7 +21,8 @@ def test_ask_prints_the_reply_and_json_has_the_contract(home: Path) -> None:
     plain = run_dialog("ask", "--user", "cli-ask", "hello", env=env)
     assert plain.returncode == 0 and plain.stdout.strip()
     reply = json.loads(run_dialog("ask", "--user", "cli-ask", "--json", "你好", env=env).stdout)
-    assert {"text", "route", "session_id", "intent", "emotion", "trace"} <= reply.keys()
+    assert {"reply", "route", "session_id", "intent", "emotion", "trace"} <= reply.keys()  # as POST /v1/chat
+    assert reply["reply"] and reply["text"] == reply["reply"]  # `text`: the deprecated alias, for one release
     assert reply["trace"]["understanding"]["language"] == "zh"
 
 
@@ -134,6 +135,17 @@ def test_doctor_reports_each_service(home: Path) -> None:
         },
     )
     assert broken.returncode == 1 and "not reachable" in broken.stdout
+
+
+def test_doctor_names_a_generator_model_that_does_not_load(home: Path, tmp_path: Path) -> None:
+    """The generator loads in the background (the agent answers without waiting for it); doctor waits
+    for it, so a model that cannot load is still a failed check, in one sentence."""
+    missing = str(tmp_path / "no-model")
+    env = {"DIALOG_HOME": str(home), "DIALOG_CHAT_GENERATOR_MODEL": missing, "COLUMNS": "300"}
+    result = run_dialog("doctor", env=env, timeout=300)
+    assert result.returncode == 1, result.stdout
+    line = next(line for line in result.stdout.splitlines() if "generator model" in line)
+    assert "cannot be loaded" in line and "Traceback" not in result.stdout
 
 
 def test_the_package_exposes_the_python_contract() -> None:

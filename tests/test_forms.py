@@ -14,10 +14,8 @@ import pytest
 from dialog.agent import Agent
 from dialog.testing import skill_agent
 from dialog_core.settings import Settings
-from dialog_core.turn import Turn
+from skills import ChoiceKind, DateKind, Form, FormSlot, InvalidSlot, NumberKind, TextKind, TimeKind, Turn
 from skills.builtin.calculator import CalculatorSkill
-from skills.forms import Form
-from skills.slots import ChoiceKind, DateKind, FormSlot, InvalidSlot, NumberKind, TextKind, TimeKind
 
 BOOKED: list[dict[str, Any]] = []
 
@@ -27,7 +25,7 @@ class BookingForm(Form):
     title = ("your table booking", "订座")
     confirm = True
     triggers: ClassVar[list[str]] = [r"\bbook (?:a )?table\b", r"订(?:个)?(?:座|位|桌)"]
-    slots: ClassVar[list[FormSlot]] = [  # type: ignore[assignment]
+    slots: ClassVar[list[FormSlot]] = [
         FormSlot("date", kind=DateKind(), prompt=("Which day?", "哪一天？"), label=("date", "日期")),
         FormSlot("time", kind=TimeKind(), prompt=("What time?", "几点？"), label=("time", "时间")),
         FormSlot("people", kind=NumberKind(keywords=("people", "person", "guests", "of us", "人", "位")),

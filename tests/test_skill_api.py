@@ -1,10 +1,14 @@
-"""The skill API on a real agent: sync and async skills, errors and hangs contained, scoring under a
-time limit, discovery from entry points and the skills folder, enable/disable settings."""
+"""The skill API on a real agent: sync and async skills, slots set through SkillResult only, errors
+and hangs contained, scoring under a time limit, discovery from entry points and the skills folder,
+enable/disable settings, and a scaffolded skill that needs nothing but `skills`."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -12,10 +16,9 @@ from typing import ClassVar
 import pytest
 
 from dialog.agent import Agent
-from dialog.testing import skill_agent
+from dialog.testing import package_skills, skill_agent
 from dialog_core.settings import Settings
-from dialog_core.turn import Turn
-from skills.api import Skill, SkillResult
+from skills import AnySkill, AsyncSkill, Skill, SkillResult, Turn
 from skills.registry import SkillRegistry
 from tests.conftest import run_dialog
 
@@ -33,8 +36,8 @@ class EchoSkill(Skill):
         return SkillResult(turn.nlu.normalized.removeprefix("echo "), slots={"echoed": True})
 
 
-class AsyncShoutSkill(Skill):
-    """An async skill: both methods are coroutines."""
+class AsyncShoutSkill(AsyncSkill):
+    """An async skill: its methods are coroutines."""
 
     name = "shout"
 
@@ -46,6 +49,59 @@ class AsyncShoutSkill(Skill):
         await asyncio.sleep(0.01)
         self.memory(turn)["shouts"] = self.memory(turn).get("shouts", 0) + 1
         return SkillResult(turn.nlu.normalized.removeprefix("shout ").upper(), messages=("!!",))
+
+
+class AsyncQuizSkill(AsyncSkill):
+    """Keeps the conversation while it waits for an answer; says where it was when resumed."""
+
+    name = "quiz"
+
+    async def can_handle(self, turn: Turn) -> float:
+        if self.peek(turn).get("asked"):
+            return 0.5
+        return 0.9 if turn.nlu.normalized == "quiz me" else 0.0
+
+    async def handle(self, turn: Turn) -> SkillResult:
+        memory = self.memory(turn)
+        if not memory.get("asked"):
+            memory["asked"] = True
+            return SkillResult("What is 2 + 2?", done=False)
+        memory.clear()
+        return SkillResult("Right!" if turn.nlu.normalized == "4" else "No, 4.")
+
+    async def resume(self, turn: Turn) -> str | None:
+        await asyncio.sleep(0)
+        return "Back to the quiz: what is 2 + 2?"
+
+
+class ColourSkill(Skill):
+    """Sets and clears a slot the one way there is: in its SkillResult."""
+
+    name = "colour"
+
+    def can_handle(self, turn: Turn) -> float:
+        return 0.9 if turn.nlu.normalized.startswith(("my colour is ", "forget my colour")) else 0.0
+
+    def handle(self, turn: Turn) -> SkillResult:
+        colour = turn.nlu.normalized.removeprefix("my colour is ")
+        if colour.startswith("forget"):
+            return SkillResult("Forgotten.", slots={"colour": None})
+        return SkillResult(f"Noted: {colour}.", slots={"colour": colour})
+
+
+class SlotWriterSkill(Skill):
+    """Writes turn.state.slots itself, which a skill may not do."""
+
+    name = "slot_writer"
+
+    def can_handle(self, turn: Turn) -> float:
+        return 0.9 if turn.nlu.normalized.startswith("write the slot") else 0.0
+
+    def handle(self, turn: Turn) -> SkillResult | None:
+        turn.state.slots["colour"] = "written directly"
+        if turn.nlu.normalized.endswith("and decline"):
+            return None
+        return SkillResult("written")
 
 
 class CrashingSkill(Skill):
@@ -73,11 +129,11 @@ class HangingSkill(Skill):
         return SkillResult("too late")
 
 
-class HangingAsyncSkill(Skill):
+class HangingAsyncSkill(AsyncSkill):
     name = "hanging_async"
     cancelled = False
 
-    def can_handle(self, turn: Turn) -> float:
+    async def can_handle(self, turn: Turn) -> float:
         return 0.95 if "stall" in turn.nlu.normalized else 0.0
 
     async def handle(self, turn: Turn) -> SkillResult:
@@ -109,9 +165,12 @@ class BadScoresSkill(Skill):
 @pytest.fixture(scope="module")
 def api_agent(home: Path) -> Iterator[Agent]:
     settings = Settings(home=home, skill_timeout_s=TIMEOUT_S, skill_score_timeout_s=TIMEOUT_S)
-    skills = [
+    skills: list[AnySkill] = [
         EchoSkill(),
         AsyncShoutSkill(),
+        AsyncQuizSkill(),
+        ColourSkill(),
+        SlotWriterSkill(),
         CrashingSkill(),
         HangingSkill(),
         HangingAsyncSkill(),
@@ -133,6 +192,61 @@ def test_an_async_skill_answers_and_keeps_memory(api_agent: Agent, user_id: str)
     assert (first.route, first.text) == ("skill:shout", "HI\n!!")
     api_agent.respond(user_id, "shout again")
     assert api_agent.state(user_id).skill_data["shout"] == {"shouts": 2}
+
+
+def test_an_async_skill_keeps_the_conversation_and_resumes_after_an_interruption(
+    api_agent: Agent, user_id: str
+) -> None:
+    assert api_agent.respond(user_id, "quiz me").text == "What is 2 + 2?"
+    detour = api_agent.respond(user_id, "echo hold on")
+    assert (detour.route, detour.text) == ("skill:echo", "hold on\nBack to the quiz: what is 2 + 2?")
+    answer = api_agent.respond(user_id, "4")
+    assert (answer.route, answer.text) == ("skill:quiz", "Right!")
+    assert api_agent.state(user_id).active_skill is None
+
+
+def test_slots_are_set_and_cleared_through_the_skill_result(api_agent: Agent, user_id: str) -> None:
+    assert api_agent.respond(user_id, "my colour is teal").text == "Noted: teal."
+    assert api_agent.state(user_id).slots["colour"] == "teal"
+    assert api_agent.respond(user_id, "forget my colour").text == "Forgotten."
+    assert "colour" not in api_agent.state(user_id).slots
+
+
+@pytest.mark.parametrize("text", ["write the slot", "write the slot and decline"])
+def test_a_skill_that_writes_the_slots_itself_fails_loudly_and_saves_nothing(
+    api_agent: Agent, user_id: str, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    api_agent.respond(user_id, "my colour is teal")
+    reply = api_agent.respond(user_id, text)
+    assert reply.route == "skill:slot_writer" and reply.text.startswith("Sorry, something went wrong")
+    assert reply.trace["skill"] == {
+        "name": "slot_writer",
+        "outcome": "error",
+        "error": "handle() wrote turn.state.slots (colour); return them in SkillResult(slots=...) instead.",
+    }
+    assert api_agent.state(user_id).slots["colour"] == "teal"
+    assert any("skill slot_writer failed: handle() wrote" in record.message for record in caplog.records)
+
+
+class MixedSkill(Skill):
+    name = "mixed"
+
+    async def handle(self, turn: Turn) -> SkillResult:  # type: ignore[override]
+        return SkillResult("async in a sync skill")
+
+
+class HalfAsyncSkill(AsyncSkill):
+    name = "half_async"
+
+    def can_handle(self, turn: Turn) -> float:  # type: ignore[override]
+        return 0.0
+
+
+def test_a_skill_whose_methods_do_not_match_its_base_class_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"handle\(\) is async def; .* subclasses AsyncSkill"):
+        SkillRegistry([MixedSkill()])
+    with pytest.raises(TypeError, match=r"can_handle\(\) must be async def in an AsyncSkill"):
+        SkillRegistry([HalfAsyncSkill()])
 
 
 def test_a_crashing_skill_apologises_in_the_users_language_and_saves_nothing(
@@ -269,3 +383,47 @@ def test_invalid_skill_settings_are_one_clear_error(home: Path) -> None:
     result = run_dialog("skills", "list", env={"DIALOG_HOME": str(home), "DIALOG_TIMEZONE": "Mars/Olympus"})
     assert result.returncode == 2 and "unknown timezone 'Mars/Olympus'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------- authoring
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every module a source file imports (`from x.y import z` counts as x.y)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "a relative import"
+            found.add(node.module or "")
+    return found
+
+
+def test_a_scaffolded_skill_imports_only_skills_and_plugs_into_an_agent(
+    home: Path, tmp_path: Path, user_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"api_{uuid.uuid4().hex[:8]}"
+    created = run_dialog("skill", "new", name, "--dir", str(tmp_path), env={"DIALOG_HOME": str(home)})
+    assert created.returncode == 0, created.stderr
+    package = tmp_path / name.replace("_", "-")
+    source = (package / f"dialog_skill_{name}" / "skill.py").read_text(encoding="utf-8")
+    outside = {
+        module
+        for module in imported_modules(source)
+        if module != "skills" and module.split(".")[0] not in sys.stdlib_module_names | {"__future__"}
+    }
+    assert not outside, f"the scaffolded skill imports {outside}"
+    assert "skills" in imported_modules(source)
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # package_skills adds the package's folder
+    [skill] = package_skills(package)
+    assert isinstance(skill, Skill) and skill.name == name
+    agent = skill_agent(Settings(home=home), [skill])
+    try:
+        asked = agent.respond(user_id, f"start {name.replace('_', ' ')}")
+        assert (asked.route, asked.text) == (f"skill:{name}", "Hi! What's your name?")
+        assert agent.respond(user_id, "Ada").text == "Nice to meet you, Ada!"
+        assert agent.respond(user_id, f"打开{name.replace('_', ' ')}").text == "你好！你叫什么名字？"
+    finally:
+        agent.close()

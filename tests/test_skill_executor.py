@@ -17,8 +17,7 @@ from dialog.agent import Agent
 from dialog.doctor import skill_breakers_check
 from dialog.testing import skill_agent
 from dialog_core.settings import Settings
-from dialog_core.turn import Turn
-from skills.api import Skill, SkillResult
+from skills import AsyncSkill, Skill, SkillResult, Turn
 
 LIMIT_S = 0.2
 THREADS = 4
@@ -34,7 +33,7 @@ class EchoSkill(Skill):
         return SkillResult(turn.nlu.normalized.removeprefix("echo "))
 
 
-class AsyncEchoSkill(Skill):
+class AsyncEchoSkill(AsyncSkill):
     name = "async_echo"
 
     async def can_handle(self, turn: Turn) -> float:

@@ -25,7 +25,7 @@ import pytest
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from dialog.agent import Agent
-from dialog.channels.wechat.protocol import sign
+from dialog.channels.wechat.protocol import InboundMessage, render_text_reply, sign
 from dialog_core.outbox import OutboundMessage, Outbox
 from tests.conftest import ServeProcess
 from tests.test_privacy import names_of
@@ -261,6 +261,16 @@ def test_subscribe_greets_and_unsubscribe_is_acknowledged(wechat: WeChatServer, 
     greeting = wechat.reply(wechat.post({**base, "CreateTime": "1700000001", "Event": "subscribe"}))
     assert "你好" in greeting and "Hi" in greeting
     assert wechat.reply(wechat.post({**base, "CreateTime": "1700000002", "Event": "unsubscribe"})) is None
+
+
+def test_reply_xml_keeps_each_value_inside_its_cdata() -> None:
+    message = InboundMessage({"FromUserName": "o-a]]>b", "ToUserName": "gh_test"})
+    xml = render_text_reply(message, "x]]><MsgType>news</MsgType>\x07y 你好", now=1700000000)
+    root = SafeET.fromstring(xml)
+    assert root.find("Content").text == "x]]><MsgType>news</MsgType>y 你好"  # \x07: not allowed in XML
+    assert root.find("ToUserName").text == "o-a]]>b" and root.find("FromUserName").text == "gh_test"
+    assert [e.text for e in root.findall("MsgType")] == ["text"]
+    assert root.find("CreateTime").text == "1700000000"
 
 
 def test_compatible_mode_accepts_encrypted_messages_and_answers_encrypted(

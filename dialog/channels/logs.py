@@ -6,7 +6,6 @@ turn into the thread pool and into background tasks started from the request.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -15,6 +14,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from pydantic import SecretStr
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
 
 from dialog_core.settings import Settings, url_credentials
 
@@ -23,8 +24,7 @@ trace_id: ContextVar[str] = ContextVar("trace_id", default="-")
 _VALID_TRACE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Query parameters that carry credentials in outgoing WeChat API calls.
 _CREDENTIAL_PARAMS = re.compile(r"(access_token|secret|appsecret)=[^&\s\"']+", re.IGNORECASE)
-_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
-_NOT_EXTRA = _RECORD_FIELDS | {"message", "asctime", "color_message"}  # color_message: uvicorn's
+_FIELDS = {"asctime": "ts", "levelname": "level", "name": "logger", "message": "msg", "exc_info": "exc"}
 
 
 def new_trace_id(offered: str | None = None) -> str:
@@ -44,26 +44,31 @@ def secret_values(settings: Settings) -> list[str]:
     return sorted({value for value in found if len(value) >= 4}, key=len, reverse=True)
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(LibraryJsonFormatter):
     """`{"ts", "level", "logger", "msg", "trace_id", ...extra fields, "exc"?}`, secrets masked."""
 
     def __init__(self, secrets: list[str] | None = None) -> None:
-        super().__init__()
+        super().__init__(
+            ["asctime", "levelname", "name", "message"],
+            rename_fields=_FIELDS,
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # color_message: uvicorn's
+            json_ensure_ascii=False,
+        )
         self.secrets = secrets if secrets is not None else secret_values(Settings())
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "trace_id": trace_id.get(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _NOT_EXTRA})
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return self.mask(json.dumps(entry, ensure_ascii=False, default=str))
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """UTC, ISO 8601, to the millisecond."""
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        log_data["level"] = record.levelname.lower()
+        log_data.setdefault("trace_id", trace_id.get())
+
+    def serialize_log_record(self, log_data: dict[str, Any]) -> str:
+        return self.mask(super().serialize_log_record(log_data))
 
     def mask(self, line: str) -> str:
         line = _CREDENTIAL_PARAMS.sub(r"\1=********", line)

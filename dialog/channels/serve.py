@@ -54,10 +54,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
             access_log=False,
         )
     finally:
-        if supervisor:
-            supervisor.stop()
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+        if supervisor:
+            supervisor.stop()
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -68,6 +68,7 @@ def _shared_metrics_dir(settings: Settings, workers: int) -> Path | None:
     """A fresh folder for prometheus-client's multiprocess mode, named in the environment the workers
     inherit. It must be set before prometheus-client is imported; a single in-process worker that
     finds it already imported keeps its own registry instead."""
+    _remove_stale_metrics_dirs(settings.home / "run")
     if workers == 1 and "prometheus_client" in sys.modules:
         return None
     path = settings.home / "run" / f"metrics-{os.getpid()}"
@@ -75,3 +76,22 @@ def _shared_metrics_dir(settings: Settings, workers: int) -> Path | None:
     path.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return path
+
+
+def _remove_stale_metrics_dirs(run_dir: Path) -> None:
+    """The metrics folders of `dialog serve` processes that are gone. A stop removes its own folder;
+    one that was killed (SIGKILL, a closed terminal, a crash) leaves it behind."""
+    for path in run_dir.glob("metrics-*"):
+        pid = path.name.removeprefix("metrics-")
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # it exists, and belongs to another user
+        pass
+    return True

@@ -12,10 +12,19 @@ from typing import TYPE_CHECKING
 from dialog.chat import artifacts
 from dialog.chat.core import CandidateGenerator, CoreChat, GeneratorScoreRanker, Ranker
 from dialog_core.settings import Settings
-from knowledge import Knowledge
 
 if TYPE_CHECKING:
-    from dialog.runtime.services import Services
+    from dialog.chat.embedding import Embedder
+    from dialog.chat.empathy import EmotionReader
+    from dialog.chat.features import FeatureExtractor
+    from dialog.chat.index import RetrievalIndex
+    from dialog.chat.lm import LanguageModel
+    from dialog.chat.matcher import Matcher
+    from dialog.chat.neural import NeuralGenerator
+    from dialog.chat.persona import Persona
+    from dialog.chat.vectors import SharedVectors
+    from dialog_core.services import Services
+    from dialog_core.turn import FactSource
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +32,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class Parts:
     """The shared pieces, loaded on first use. `serving`: the running agent's, whose index answers the
-    held-out split too when the settings say so; training and evaluation never see those pairs."""
+    held-out split too when the settings say so (training and evaluation never see those pairs), and
+    whose local generator loads in the background."""
 
     settings: Settings
     serving: bool = False
     services: Services | None = None
 
     @cached_property
-    def shared_vectors(self):  # type: ignore[no-untyped-def]
+    def shared_vectors(self) -> SharedVectors | None:
         """The shared Redis vector sets, when the settings ask for them and there are services."""
         if self.services is None or self.settings.chat_vector_index != "redis":
             return None
@@ -38,26 +48,40 @@ class Parts:
 
         return SharedVectors(self.services.redis, self.settings.key_prefix)
 
-    @cached_property
-    def embedder(self):  # type: ignore[no-untyped-def]
-        from dialog.chat.embedding import Embedder
+    def torch_threads(self) -> None:
+        """Serving, torch works on `chat_torch_threads` threads: set when what needs torch loads (an
+        encoder or cross-encoder of sentence-transformers, the local generator), as torch is imported
+        only then. Per-turn inputs are one sentence: a second thread only adds hand-off jitter
+        (measured: cold-turn p95 166 ms with 2 threads, 60 ms with 1), and server workers are the
+        way to use more cores."""
+        if self.serving:
+            import torch
 
-        return Embedder(self.settings.chat_embedding_model, self.settings.chat_gloss_chinese)
+            torch.set_num_threads(self.settings.chat_torch_threads)
 
     @cached_property
-    def persona(self):  # type: ignore[no-untyped-def]
+    def embedder(self) -> Embedder:
+        from dialog.chat.embedding import USE_MODEL, Embedder
+
+        if self.settings.chat_embedding_model not in ("", USE_MODEL):
+            self.torch_threads()
+        return Embedder(self.settings.chat_embedding_model, self.settings.chat_gloss_chinese,
+                        cache_dir=self.settings.home / "cache")  # fmt: skip
+
+    @cached_property
+    def persona(self) -> Persona:
         from dialog.chat.persona import Persona
 
         return Persona.load()
 
     @cached_property
-    def reader(self):  # type: ignore[no-untyped-def]
+    def reader(self) -> EmotionReader:
         from dialog.chat.empathy import default_reader
 
         return default_reader()
 
     @cached_property
-    def index(self):  # type: ignore[no-untyped-def]
+    def index(self) -> RetrievalIndex | None:
         from dialog.chat.index import RetrievalIndex
 
         if not artifacts.exists(artifacts.index_dir(self.settings.home)):
@@ -66,22 +90,24 @@ class Parts:
                                    self.shared_vectors)  # fmt: skip
 
     @cached_property
-    def matcher(self):  # type: ignore[no-untyped-def]
+    def matcher(self) -> Matcher | None:
         from dialog.chat.matcher import Matcher
 
         return Matcher.load(self.settings.home)
 
     @cached_property
-    def features(self):  # type: ignore[no-untyped-def]
+    def features(self) -> FeatureExtractor:
         from dialog.chat.features import FeatureExtractor
 
         cross = None
         if self.settings.chat_cross_encoder:
+            self.torch_threads()
             from sentence_transformers import CrossEncoder
 
             cross = CrossEncoder(self.settings.chat_cross_encoder, device="cpu")
         languages = [lang.strip() for lang in self.settings.chat_dense_languages.split(",") if lang.strip()]
-        return FeatureExtractor(self.embedder, self.persona, self.reader, self.index, languages, cross,
+        embedder = self.embedder  # first: its model loads in a thread while the index loads
+        return FeatureExtractor(embedder, self.persona, self.reader, self.index, languages, cross,
                                 self.matcher)  # fmt: skip
 
     def generator_model(self) -> str | None:
@@ -91,7 +117,7 @@ class Parts:
         return str(prepared) if artifacts.exists(prepared) else None
 
     @cached_property
-    def language_model(self):  # type: ignore[no-untyped-def]
+    def language_model(self) -> LanguageModel | None:
         """The remote model when a URL is set, else the local one (None without a model or when off)."""
         if not self.settings.chat_generator_enabled:
             return None
@@ -104,11 +130,14 @@ class Parts:
         model = self.generator_model()
         if model is None:
             return None
-        from dialog.chat.local_lm import LocalLM
+        from dialog.chat.local_lm import BackgroundLM, LocalLM
 
-        return LocalLM(model, threads=self.settings.chat_generator_threads, seed=self.settings.chat_seed)
+        threads, seed = self.settings.chat_generator_threads, self.settings.chat_seed
+        if self.serving:  # the agent starts without waiting for the model
+            return BackgroundLM(model, threads=threads, seed=seed, before=self.torch_threads)
+        return LocalLM(model, threads=threads, seed=seed)
 
-    def neural(self):  # type: ignore[no-untyped-def]
+    def neural(self) -> NeuralGenerator | None:
         from dialog.chat.neural import NeuralGenerator
 
         if self.language_model is None:
@@ -117,27 +146,22 @@ class Parts:
         return NeuralGenerator(self.language_model, self.persona, self.reader, budget_s)
 
 
-def build(settings: Settings, knowledge: Knowledge | None, services: Services | None = None) -> CoreChat:
-    import torch
-
+def build(settings: Settings, facts: FactSource | None, services: Services | None = None) -> CoreChat:
     from dialog.chat.kg import KgGenerator
     from dialog.chat.ranker import LightGBMRanker
     from dialog.chat.retrieval import RetrievalGenerator
 
-    # Per-turn inputs are one sentence: a second thread only adds hand-off jitter (measured: cold-turn
-    # p95 166 ms with 2 threads, 60 ms with 1), and server workers are the way to use more cores.
-    torch.set_num_threads(settings.chat_torch_threads)
     parts = Parts(settings, serving=True, services=services)
     generators: list[CandidateGenerator] = []
-    if parts.index is not None:
+    if artifacts.exists(artifacts.index_dir(settings.home)):
         generators.append(RetrievalGenerator(parts.features, settings.chat_top_k))
     else:
         log.warning("no retrieval index in %s: run `dialog index build`", settings.home)
     neural = parts.neural()
     if neural is not None:
         generators.append(neural)
-    if knowledge is not None and knowledge.facts is not None:
-        generators.append(KgGenerator(knowledge.facts))
+    if facts is not None:
+        generators.append(KgGenerator(facts))
     ranker: Ranker = GeneratorScoreRanker()
     if generators and artifacts.exists(artifacts.ranker_dir(settings.home)):
         try:

@@ -84,13 +84,13 @@ class _Step:
                 settings.home, settings.chat_gloss_chinese, settings.chat_embedding_model
             ) and is_published(settings, services)
         if self.artifact == "matcher":
-            from dialog.chat.matcher import is_current
+            from dialog.chat.matcher import is_current as matcher_is_current
 
-            return is_current(settings.home)
+            return matcher_is_current(settings.home)
         if self.artifact == "ranker":
-            from dialog.chat.ranker import is_current
+            from dialog.chat.ranker import is_current as ranker_is_current
 
-            return is_current(settings.home)
+            return ranker_is_current(settings.home)
         if self.artifact == "generator":
             from dialog.chat.shipped_model import is_prepared
 
@@ -104,7 +104,9 @@ class _Step:
 
         if self.artifact == "index":
             if is_current(settings.home, settings.chat_gloss_chinese, settings.chat_embedding_model):
-                count = publish(settings.home, Parts(settings, services=services).shared_vectors, progress)
+                vectors = Parts(settings, services=services).shared_vectors
+                assert vectors is not None  # not published (see ready): a shared vector set is configured
+                count = publish(settings.home, vectors, progress)
                 return f"published the index's {count} text vectors in the shared vector set"
             meta = training.build_index(settings, [], progress=progress, services=services)
             held, shared = (

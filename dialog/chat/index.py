@@ -46,7 +46,7 @@ from dialog.chat.vectors import SharedVectors, VectorIndexError
 from dialog_core.text import key, tokens
 
 if TYPE_CHECKING:
-    from dialog.runtime.services import Services
+    from dialog_core.services import Services
     from dialog_core.settings import Settings
 
 # 3: Chinese vectors of the glossed text (gloss_chinese in the meta); 4: the held-out pairs served;
@@ -86,7 +86,10 @@ class Hit:
 class Nearest(Protocol):
     """Nearest-neighbour search over the index's text vectors."""
 
-    description: str
+    @property
+    def description(self) -> str:
+        """Where the search runs, for `dialog doctor`."""
+        ...
 
     def nearest(self, vec: np.ndarray, k: int) -> np.ndarray:
         """Rows of the k texts nearest to `vec`, best first."""

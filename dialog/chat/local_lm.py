@@ -10,15 +10,30 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from dialog.chat.lm import Completion, GeneratorTimeout, GeneratorUnavailable, Message, chat_reply, enough
+from dialog.chat.lm import (
+    Completion,
+    GeneratorResting,
+    GeneratorTimeout,
+    GeneratorUnavailable,
+    Message,
+    chat_reply,
+    enough,
+)
+from dialog.runtime.background import Background
+
+if TYPE_CHECKING:
+    import torch
 
 _THREADS_LOCK = threading.Lock()  # torch's thread count is process-wide
 
 
-def _load(spec: str, dtype: str):  # type: ignore[no-untyped-def]
-    """(tokenizer, model) from a directory, a cached hub name or a .gguf file (de-quantized)."""
+def _load(spec: str, dtype: str) -> tuple[Any, Any]:
+    """(tokenizer, model) from a directory, a cached hub name or a .gguf file (de-quantized). Typed Any:
+    transformers types `generate` and `decode` too loosely to call them as the model is used here."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
@@ -53,15 +68,22 @@ def convert_gguf(gguf: Path, into: Path, dtype: str = "bfloat16") -> None:
 class _SentenceStop:
     """Stops each sequence once its new text is a complete chat reply (a StoppingCriteria)."""
 
-    def __init__(self, tokenizer, prompt_length: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, tokenizer: Any, prompt_length: int) -> None:
         self.tokenizer = tokenizer
         self.prompt_length = prompt_length
 
-    def __call__(self, input_ids, scores, **kwargs):  # type: ignore[no-untyped-def]
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
         import torch
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
         return torch.tensor([enough(text) or "\n" in text.strip() for text in texts], device=input_ids.device)
+
+
+def model_name(spec: str) -> str:
+    """How `dialog doctor` names the model: the prepared default's meta says which model it is."""
+    meta = Path(spec) / "meta.json"
+    named = json.loads(meta.read_text(encoding="utf-8"))["model"] if meta.is_file() else Path(spec).name
+    return f"{named or spec}, in process"
 
 
 class LocalLM:
@@ -70,9 +92,7 @@ class LocalLM:
         started = time.perf_counter()
         self.tokenizer, self.model = _load(spec, dtype)
         self.load_s = time.perf_counter() - started
-        meta = Path(spec) / "meta.json"  # the prepared default says which model it is
-        named = json.loads(meta.read_text(encoding="utf-8"))["model"] if meta.is_file() else Path(spec).name
-        self.name = f"{named or spec}, in process"
+        self.name = model_name(spec)
         self.threads = threads
         self.seed = seed
         self._calls = 0
@@ -137,3 +157,30 @@ class LocalLM:
             keep = max(1, positions - max_new_tokens)
             encoded = {name: value[:, -keep:] for name, value in encoded.items()}
         return encoded
+
+
+class BackgroundLM:
+    """A LocalLM that loads in the background (dialog.runtime.background): the agent starts and
+    answers without waiting for torch and the weights (about 10 s of CPU), which only the turns that
+    retrieval cannot answer need. A turn that needs the model before it is loaded waits for it; the
+    time budget counts from then, as it did when the model loaded before the first turn."""
+
+    def __init__(self, spec: str, *, threads: int = 2, seed: int | None = None,
+                 before: Callable[[], None] | None = None) -> None:  # fmt: skip
+        """`before`: run in the loading thread first (what torch needs set once it is imported)."""
+        self.name = model_name(spec)
+
+        def load() -> LocalLM:
+            if before is not None:
+                before()
+            return LocalLM(spec, threads=threads, seed=seed)
+
+        self._lm = Background("generator model", load, after_start_up=True)
+
+    def complete(self, messages: list[Message], *, count: int, max_new_tokens: int,
+                 timeout_s: float) -> list[Completion]:  # fmt: skip
+        try:
+            lm = self._lm.get()
+        except GeneratorUnavailable as error:  # said once in the log when the load failed
+            raise GeneratorResting(str(error)) from None
+        return lm.complete(messages, count=count, max_new_tokens=max_new_tokens, timeout_s=timeout_s)

@@ -58,9 +58,10 @@ def train_matcher(home: Path, pairs: Sequence[Pair], query_vecs: np.ndarray, res
     rows = _balanced(pairs, config.balance, random.Random(config.seed))
     queries, replies = torch.from_numpy(query_vecs[rows]), torch.from_numpy(response_vecs[rows])
     dim = queries.shape[1]
-    maps = torch.nn.ModuleList([torch.nn.Linear(dim, dim, bias=False) for _ in range(2)])
-    for linear in maps:
+    query_map, reply_map = (torch.nn.Linear(dim, dim, bias=False) for _ in range(2))
+    for linear in (query_map, reply_map):
         torch.nn.init.eye_(linear.weight)
+    maps = torch.nn.ModuleList([query_map, reply_map])
     optimizer = torch.optim.AdamW(
         maps.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -68,8 +69,8 @@ def train_matcher(home: Path, pairs: Sequence[Pair], query_vecs: np.ndarray, res
     loss_value, step = float("nan"), 0
     for _ in range(config.epochs):
         for batch in torch.randperm(len(rows)).split(config.batch_size):
-            q = F.normalize(maps[0](queries[batch]), dim=-1)
-            r = F.normalize(maps[1](replies[batch]), dim=-1)
+            q = F.normalize(query_map(queries[batch]), dim=-1)
+            r = F.normalize(reply_map(replies[batch]), dim=-1)
             logits = q @ r.T * config.scale
             target = torch.arange(len(batch))
             loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
@@ -86,7 +87,7 @@ def train_matcher(home: Path, pairs: Sequence[Pair], query_vecs: np.ndarray, res
     }  # fmt: skip
     with artifacts.publishing(artifacts.matcher_dir(home)) as out:
         np.savez(
-            out / "maps.npz", query=maps[0].weight.detach().numpy(), reply=maps[1].weight.detach().numpy()
+            out / "maps.npz", query=query_map.weight.detach().numpy(), reply=reply_map.weight.detach().numpy()
         )
         (out / "meta.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary

@@ -25,18 +25,22 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dialog.chat import artifacts
 from dialog.chat.core import Candidate
 from dialog.chat.corpus import Pair
-from dialog.chat.features import FEATURES, FEATURES_VERSION, ChatContext, FeatureExtractor
+from dialog.chat.features import FEATURES, FEATURES_VERSION, ChatContext, FeatureExtractor, values
 from dialog.chat.retrieval import RetrievalGenerator
 from dialog.safety import unsafe
 from dialog.understanding.basic import detect_language
 from dialog_core.text import key
 from dialog_core.turn import Turn
+
+if TYPE_CHECKING:
+    import lightgbm
 
 log = logging.getLogger(__name__)
 NEGATIVES = 5
@@ -150,7 +154,7 @@ def reword(query: str, language: str, rng: random.Random) -> str:
 
 
 def matrix(groups: Sequence[Group]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    rows = [[c.features.get(name, math.nan) for name in FEATURES] for g in groups for c in g.candidates]
+    rows = [values(c.features) for g in groups for c in g.candidates]
     labels = [label for g in groups for label in g.labels]
     return np.array(rows, dtype=np.float64), np.array(labels), [len(g.candidates) for g in groups]
 
@@ -158,7 +162,9 @@ def matrix(groups: Sequence[Group]) -> tuple[np.ndarray, np.ndarray, list[int]]:
 # ---------------------------------------------------------------------- training and evaluation
 
 
-def train(fit: Sequence[Group], calibrate: Sequence[Group], seed: int = 7):  # type: ignore[no-untyped-def]
+def train(
+    fit: Sequence[Group], calibrate: Sequence[Group], seed: int = 7
+) -> tuple[lightgbm.Booster, tuple[float, float]]:
     """A LambdaRank model, and a logistic calibration of its raw score into P(true reply)."""
     import lightgbm
     from sklearn.linear_model import LogisticRegression
@@ -171,7 +177,7 @@ def train(fit: Sequence[Group], calibrate: Sequence[Group], seed: int = 7):  # t
     )  # fmt: skip
     model.fit(x, y, group=sizes, feature_name=list(FEATURES))
     xc, yc, _ = matrix(calibrate)
-    raw = model.booster_.predict(xc).reshape(-1, 1)
+    raw = np.asarray(model.booster_.predict(xc)).reshape(-1, 1)
     logistic = LogisticRegression().fit(raw, (yc == 2).astype(int))
     return model.booster_, (float(logistic.coef_[0][0]), float(logistic.intercept_[0]))
 
@@ -199,7 +205,9 @@ def random_order(groups: Sequence[Group]) -> dict[str, float]:
 
 
 class LightGBMRanker:
-    def __init__(self, booster, calibration: tuple[float, float], meta: dict) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, booster: lightgbm.Booster, calibration: tuple[float, float], meta: dict[str, Any]
+    ) -> None:
         self.booster = booster
         self.calibration = calibration
         self.meta = meta
@@ -222,11 +230,14 @@ class LightGBMRanker:
                 "The trained ranker uses other features; run `dialog train ranker`."
             )
         booster = lightgbm.Booster(model_file=str(root / "model.txt"))
-        return cls(booster, tuple(meta["calibration"]), meta)  # type: ignore[arg-type]
+        a, b = meta["calibration"]
+        return cls(booster, (a, b), meta)
 
     def raw(self, candidates: Sequence[Candidate]) -> np.ndarray:
-        rows = [[c.features.get(name, math.nan) for name in FEATURES] for c in candidates]
-        return self.booster.predict(np.array(rows, dtype=np.float64), num_threads=1)  # a few rows: no pool
+        rows = [values(c.features) for c in candidates]
+        return np.asarray(
+            self.booster.predict(np.array(rows, dtype=np.float64), num_threads=1)
+        )  # few rows: no pool
 
     def probability(self, candidates: Sequence[Candidate]) -> list[float]:
         a, b = self.calibration
@@ -257,7 +268,9 @@ def trained_on(home: Path) -> dict[str, float | None]:
     }
 
 
-def save(home: Path, booster, calibration: tuple[float, float], meta: dict) -> None:  # type: ignore[no-untyped-def]
+def save(
+    home: Path, booster: lightgbm.Booster, calibration: tuple[float, float], meta: dict[str, Any]
+) -> None:
     with artifacts.publishing(artifacts.ranker_dir(home)) as out:
         booster.save_model(str(out / "model.txt"))
         meta = {
@@ -271,7 +284,7 @@ def save(home: Path, booster, calibration: tuple[float, float], meta: dict) -> N
         (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def importances(booster) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def importances(booster: lightgbm.Booster) -> dict[str, float]:
     gains = booster.feature_importance("gain")
     total = float(gains.sum()) or 1.0
     ranked = sorted(zip(booster.feature_name(), gains, strict=True), key=lambda pair: -pair[1])

@@ -139,6 +139,6 @@ def _words(text: str) -> str:
 
 def _score(logprobs: object) -> float:
     tokens = logprobs.get("content") if isinstance(logprobs, dict) else None
-    values = [t.get("logprob") for t in tokens or [] if isinstance(t, dict)]
-    values = [value for value in values if isinstance(value, int | float) and math.isfinite(value)]
+    found = [t.get("logprob") for t in tokens or [] if isinstance(t, dict)]
+    values = [value for value in found if isinstance(value, int | float) and math.isfinite(value)]
     return math.exp(sum(values) / len(values)) if values else NO_SCORE

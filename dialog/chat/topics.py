@@ -9,11 +9,15 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import joblib
 import numpy as np
 
 from dialog.chat.corpus import Pair
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 FILE = "topics.joblib"
 MIN_PER_TOPIC = 5
@@ -23,7 +27,7 @@ MAX_PER_TOPIC = 1000
 
 
 class TopicModel:
-    def __init__(self, pipeline) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
 
     @classmethod

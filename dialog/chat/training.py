@@ -3,6 +3,7 @@ run: each reads the data dir's artifacts, writes its own atomically and returns 
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -16,14 +17,14 @@ from dialog.chat.assembly import Parts
 from dialog.chat.core import Candidate
 from dialog.chat.corpus import Pair, Splitter
 from dialog.chat.embedding import Embedder
-from dialog.chat.features import ChatContext
+from dialog.chat.features import FEATURES, ChatContext, FeatureError
 from dialog.chat.matcher import source_of
 from dialog_core.settings import Settings
 from dialog_core.text import key
 
 if TYPE_CHECKING:
     from dialog.chat.index import RetrievalIndex
-    from dialog.runtime.services import Services
+    from dialog_core.services import Services
 from dialog.understanding.basic import detect_language
 
 CHITCHAT_SOURCE = "chitchat"
@@ -115,8 +116,8 @@ def train_ranker(
     cut = max(1, len(groups) // 5)
     booster, calibration = ranker.train(groups[cut:], groups[:cut], seed)
     trained = ranker.LightGBMRanker(booster, calibration, {})
-    scorers = {
-        "ranker": lambda g: trained.raw(g.candidates),
+    scorers: dict[str, Callable[[ranker.Group], Sequence[float]]] = {
+        "ranker": lambda g: list(trained.raw(g.candidates)),
         "dense_qc only": lambda g: _feature(g.candidates, "dense_qc"),
         "token_overlap only": lambda g: _feature(g.candidates, "token_overlap"),
     }
@@ -199,6 +200,8 @@ def one_in_ten_hits(score: Callable[[ChatContext, list[Candidate]], list[float]]
     that draws from all its replies.
     """
     index = parts.index
+    if index is None:
+        raise artifacts.ArtifactError("No retrieval index; run `dialog index build`.")
     rng = random.Random(seed)
     heldout = index.heldout()
     truths = truth_table([*index.pairs, *heldout])
@@ -225,5 +228,7 @@ def one_in_ten_hits(score: Callable[[ChatContext, list[Candidate]], list[float]]
 
 
 def _feature(candidates: Sequence[Candidate], name: str) -> list[float]:
-    return [c.features.get(name, float("nan")) if c.features.get(name) == c.features.get(name) else -1.0
-            for c in candidates]  # fmt: skip
+    """One feature as a score (an undefined, NaN value scores -1); an unregistered name is an error."""
+    if name not in FEATURES:
+        raise FeatureError(f"The feature {name!r} is not registered in REGISTRY.")
+    return [-1.0 if math.isnan(value := c.features[name]) else value for c in candidates]

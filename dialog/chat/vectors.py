@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import numpy as np
 import redis
@@ -77,7 +78,7 @@ class SharedVectors:
     def current(self) -> str | None:
         """The build id the index switched to last, if any."""
         try:
-            return self.client.get(self._current_key)
+            return cast(str | None, self.client.get(self._current_key))  # the client decodes responses
         except redis.RedisError as error:
             raise VectorIndexError(_unreachable(error)) from error
 
@@ -125,7 +126,7 @@ class SharedVectors:
         try:
             self.client.set(self._current_key, build_id)
             self.client.zadd(self._builds_key, {build_id: time.time()})
-            old = self.client.zrange(self._builds_key, 0, -KEEP - 1)
+            old = cast(list[str], self.client.zrange(self._builds_key, 0, -KEEP - 1))  # decoded
             for stale in old:
                 self.drop(stale)
         except redis.RedisError as error:

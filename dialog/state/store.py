@@ -217,7 +217,7 @@ class StateStore:
             with redis_errors():
                 self.redis.delete(*keys)
 
-    def _quarantine(self, user_id: str, stored: str, now: float) -> DialogueState:
+    def _quarantine(self, user_id: str, stored: bytes | str, now: float) -> DialogueState:
         """Keep an unreadable state aside for inspection and start afresh, rather than lock the user out."""
         log.error("unreadable state for a user; moved to the 'corrupt' key and starting a new one")
         with redis_errors():

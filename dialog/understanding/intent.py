@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import joblib
 import yaml
@@ -36,6 +37,9 @@ from dialog_core.settings import SHIPPED_DATA_DIR
 from dialog_core.text import CJK_CHARS
 from dialog_core.turn import CHITCHAT, SKILL_PREFIX, Intent, Turn
 from skills.registry import SkillRegistry
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 KNOWLEDGE = "knowledge"
 OUT_OF_SCOPE = "out_of_scope"
@@ -192,7 +196,7 @@ class Report:
 
 
 class IntentModel:
-    def __init__(self, pipeline, fingerprint: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, pipeline: Pipeline, fingerprint: str) -> None:
         self.pipeline = pipeline
         self.fingerprint = fingerprint
         self.labels: list[str] = list(pipeline.classes_)

@@ -137,7 +137,6 @@ QUESTIONS: list[tuple[str, re.Pattern[str]]] = [
     ("dislikes", re.compile(r"\bwhat do i (?:hate|dislike|not like)\b", re.I)),
     ("dislikes", re.compile(r"我讨厌什么|我不喜欢什么")),
 ]
-PROFILE_QUERY = "profile_query"
 
 
 def asked_fact(text: str) -> str | None:

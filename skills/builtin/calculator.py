@@ -12,10 +12,7 @@ from typing import ClassVar
 
 from simpleeval import NumberTooHigh, SimpleEval
 
-from dialog_core.text import is_cjk
-from dialog_core.turn import Language, Turn
-from skills.api import Skill, SkillResult, say
-from skills.language import arabic_numbers
+from skills import Language, Skill, SkillResult, Turn, arabic_numbers, is_cjk, say
 
 _LEAD_EN = re.compile(
     r"^\W*(?:hey\s+|please\s+|can\s+you\s+|could\s+you\s+)*(?:what(?:'s|\s+is|\s+are)|calculate|compute"
@@ -130,7 +127,7 @@ class CalculatorSkill(Skill):
     def can_handle(self, turn: Turn) -> float:
         if self._expression(turn, self.peek(turn)):
             return 0.9
-        return float(super().can_handle(turn))  # type: ignore[arg-type]
+        return super().can_handle(turn)
 
     def _expression(self, turn: Turn, memory: dict) -> str | None:
         """The message's own expression, or a follow-up of the result given just before."""

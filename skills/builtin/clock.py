@@ -12,9 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dialog_core.text import CJK_CHARS
-from dialog_core.turn import Language, Turn
-from skills.api import Skill, SkillResult, SkillUnavailable, say
+from skills import CJK_CHARS, Language, Skill, SkillResult, SkillUnavailable, Turn, say
 
 _WEEKDAYS_EN = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 _WEEKDAYS_ZH = "一二三四五六日"
@@ -83,7 +81,7 @@ class ClockSkill(Skill):
         text = turn.nlu.normalized
         if _TIME_EN.search(text) or _DATE_EN.search(text) or _TIME_ZH.search(text) or _DATE_ZH.search(text):
             return 0.9
-        return float(super().can_handle(turn))  # type: ignore[arg-type]
+        return super().can_handle(turn)
 
     def handle(self, turn: Turn) -> SkillResult:
         language, text = turn.nlu.language, turn.nlu.normalized

@@ -17,10 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dialog_core.settings import SHIPPED_DATA_DIR
-from dialog_core.turn import Language, Turn
-from skills.api import say
-from skills.forms import Form
-from skills.slots import FormSlot, Found, InvalidSlot, PatternKind, SlotInput
+from skills import Form, FormSlot, Found, InvalidSlot, Language, PatternKind, SlotInput, Turn, say
 
 ORDERS_FILE = SHIPPED_DATA_DIR / "skills" / "orders.json"
 ORDER_DIGITS = 16
@@ -96,7 +93,7 @@ class OrderStatusSkill(Form):
         r"(?:快递|包裹|订单|物流|货)(?:现在)?(?:到哪|在哪|到了吗|到没到|什么时候到|怎么还没到|发货了吗|发了吗|状态|进度|信息)",
         r"查(?:一下|询|查|下)?(?:我的)?(?:订单|快递|物流|包裹)",
     ]
-    slots: ClassVar[list[FormSlot]] = [  # type: ignore[assignment]
+    slots: ClassVar[list[FormSlot]] = [
         FormSlot("order_id", kind=OrderNumberKind(),
                  prompt=("Please tell me your order number (16 digits) or the phone number you ordered with.",
                          "请告诉我订单号（16位数字）或下单时用的手机号。"),

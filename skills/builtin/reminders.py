@@ -13,13 +13,23 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from dialog_core.outbox import OutboundMessage
-from dialog_core.text import CJK_CHARS
-from dialog_core.turn import Language, Turn
-from skills.api import SkillResult, say
-from skills.forms import Form
-from skills.slots import DateTimeKind, FormSlot, Found, InvalidSlot, SlotInput, TextKind, show_moment
-from skills.timeparse import find_times
+from skills import (
+    CJK_CHARS,
+    DateTimeKind,
+    Form,
+    FormSlot,
+    Found,
+    InvalidSlot,
+    Language,
+    OutboundMessage,
+    SkillResult,
+    SlotInput,
+    TextKind,
+    Turn,
+    find_times,
+    say,
+    show_moment,
+)
 
 KIND = "reminder"
 DEFAULT_HOUR = 9  # "tomorrow" without a time means 09:00
@@ -67,7 +77,7 @@ class ReminderSkill(Form):
         r"提醒我", r"(?:设置?|定)(?:一个|个)?(?:提醒|闹钟)",
     ]  # fmt: skip
     trigger_score = 0.95
-    slots: ClassVar[list[FormSlot]] = [  # type: ignore[assignment]
+    slots: ClassVar[list[FormSlot]] = [
         FormSlot("when", kind=MomentKind(), prompt=("When should I remind you?", "什么时候提醒你？"),
                  label=("time", "时间")),
         FormSlot("task", kind=TextKind(), prompt=("What should I remind you about?", "要提醒你什么事？"),

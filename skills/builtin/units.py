@@ -8,11 +8,8 @@ import threading
 from functools import cache
 from typing import Any, ClassVar
 
-from dialog_core.text import is_cjk
-from dialog_core.turn import Language, Turn
-from skills.api import Skill, SkillContext, SkillResult, say
+from skills import Language, Skill, SkillContext, SkillResult, Turn, arabic_numbers, is_cjk, say
 from skills.builtin.calculator import show_number
-from skills.language import arabic_numbers
 
 # Chinese unit names -> pint units (pint itself reads the English names, plurals and symbols)
 _ZH_UNITS = {
@@ -59,7 +56,7 @@ def _registry() -> Any:
     with _registry_lock:
         import pint
 
-        registry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+        registry: pint.UnitRegistry[float] = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
         registry.define("jin = 0.5 * kilogram")
         registry.define("liang = 50 * gram")
         registry.define("mu = 666.6666667 * meter ** 2")
@@ -109,7 +106,7 @@ class UnitConversionSkill(Skill):
         found = conversion_in(turn.nlu.normalized, turn.nlu.language)
         if found and _known(found[1]) and _known(found[2]):
             return 0.92
-        return float(super().can_handle(turn))  # type: ignore[arg-type]
+        return super().can_handle(turn)
 
     def handle(self, turn: Turn) -> SkillResult | None:
         language = turn.nlu.language

@@ -4,8 +4,9 @@ Our state is adapted to a Rasa tracker (slots, latest message with intent and en
 events, active loop), each action's dispatcher messages become the reply, and the events it
 returns are applied to our state:
 
-- `slot` (SlotSet) sets `turn.state.slots`; `reset_slots` (AllSlotsReset) clears the skill's
-  domain slots; `restart` (Restarted) clears them and ends the skill's loop;
+- `slot` (SlotSet) sets a conversation slot (returned in `SkillResult.slots`, and seen by the
+  turn's later actions); `reset_slots` (AllSlotsReset) clears the skill's domain slots;
+  `restart` (Restarted) clears them and ends the skill's loop;
 - `followup` (FollowupAction) runs that action next in the same turn (`utter_*` names render a
   domain response); `active_loop` (ActiveLoop) starts or ends a form loop; `bot` (BotUttered) adds
   its text; other events are recorded in the trace and otherwise ignored.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ import yaml
 
 from dialog_core.errors import InvalidInput
 from dialog_core.turn import Language, Turn
-from skills.api import Skill, SkillResult, say
+from skills.api import AsyncSkill, SkillResult, say
 from skills.language import is_cancel
 from skills.rasa.transport import ActionRunner, ActionServer, InProcessActions
 
@@ -53,15 +55,22 @@ class Trigger:
 
 @dataclass
 class _TurnRun:
-    """What one turn of the skill collects: messages, events applied, and events ignored."""
+    """What one turn of the skill collects: messages, slots set (None: cleared), events applied
+    and events ignored."""
 
     messages: list[str] = field(default_factory=list)
+    slots: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     requested_set: bool = False  # an action set `requested_slot` this turn
 
+    def current_slots(self, turn: Turn) -> dict[str, Any]:
+        """The conversation slots with this turn's changes so far."""
+        merged = {**turn.state.slots, **self.slots}
+        return {name: value for name, value in merged.items() if value is not None}
 
-class RasaSkill(Skill):
+
+class RasaSkill(AsyncSkill):
     description = "rasa-sdk actions"
 
     def __init__(
@@ -71,7 +80,7 @@ class RasaSkill(Skill):
         triggers: list[Trigger],
         *,
         domain: dict[str, Any] | None = None,
-        entities: list[str] = (),  # type: ignore[assignment]
+        entities: Sequence[str] = (),
         intents: dict[str, list[str]] | None = None,
         description: str = "",
         timeout_s: float | None = None,
@@ -129,7 +138,7 @@ class RasaSkill(Skill):
 
     # ------------------------------------------------------------------ skill API
 
-    def can_handle(self, turn: Turn) -> float:
+    async def can_handle(self, turn: Turn) -> float:
         if self.peek(turn).get("loop"):
             return 0.5 if not self._slot_candidates(turn, self.peek(turn)) else 1.0
         trigger = self._trigger(turn)
@@ -162,7 +171,7 @@ class RasaSkill(Skill):
         done = not memory.get("loop")
         if done:
             memory.clear()
-        return SkillResult("\n".join(run.messages), done=done)
+        return SkillResult("\n".join(run.messages), done=done, slots=run.slots)
 
     # ------------------------------------------------------------------ actions
 
@@ -172,12 +181,12 @@ class RasaSkill(Skill):
             if not action or action == "action_listen":
                 return True
             if action.startswith("utter_"):
-                run.messages.extend(self._response(action, turn))
+                run.messages.extend(self._response(action, turn, run))
                 return True
             result = await self.runner.run(self._payload(turn, memory, action, run))
             if result is None:
                 return step > 0
-            run.messages.extend(self._render(message, turn) for message in result.get("responses", []))
+            run.messages.extend(self._render(message, turn, run) for message in result.get("responses", []))
             run.messages[:] = [m for m in run.messages if m]
             followup = self._apply(turn, memory, result.get("events", []), run)
             memory["last_action"] = action
@@ -197,10 +206,8 @@ class RasaSkill(Skill):
                 if event.get("name") == REQUESTED_SLOT:
                     memory["requested"] = event.get("value")
                     run.requested_set = True
-                elif event.get("value") is None:
-                    turn.state.slots.pop(event["name"], None)
                 else:
-                    turn.state.slots[event["name"]] = event.get("value")
+                    run.slots[event["name"]] = event.get("value")
             elif kind == "followup":
                 followup = event.get("name")
             elif kind == "active_loop":
@@ -208,7 +215,7 @@ class RasaSkill(Skill):
                 memory.pop("requested", None)
             elif kind in ("reset_slots", "restart"):
                 for slot in self.domain.get("slots", {}):
-                    turn.state.slots.pop(slot, None)
+                    run.slots[slot] = None
                 if kind == "restart":
                     memory.pop("loop", None)
                     memory.pop("requested", None)
@@ -235,8 +242,7 @@ class RasaSkill(Skill):
             validator = f"validate_{form}"
             if slot_events and self.runner.knows(validator) is not False:
                 run.events.extend(slot_events)  # the validator sees them as the latest slot events
-                for name, value in candidates.items():
-                    turn.state.slots[name] = value
+                run.slots.update(candidates)
                 try:
                     result = await self.runner.run(self._payload(turn, memory, validator, run))
                 except Exception:
@@ -246,19 +252,19 @@ class RasaSkill(Skill):
                 if result is None:
                     return False
                 run.messages.extend(
-                    m for m in (self._render(r, turn) for r in result.get("responses", [])) if m
+                    m for m in (self._render(r, turn, run) for r in result.get("responses", [])) if m
                 )
                 self._apply(turn, memory, result.get("events", []), run)
             else:
-                for name, value in candidates.items():
-                    turn.state.slots[name] = value
+                run.slots.update(candidates)
                 run.events.extend(slot_events)
         if not memory.get("loop"):  # the validator ended the loop
             return True
         if run.requested_set:  # a FormValidationAction with its own required_slots decided
             requested = memory.get("requested")
         else:
-            requested = next((slot for slot in required if turn.state.slots.get(slot) is None), None)
+            filled = run.current_slots(turn)
+            requested = next((slot for slot in required if filled.get(slot) is None), None)
         if requested:
             memory["requested"] = requested
             ask = f"action_ask_{requested}"
@@ -266,8 +272,8 @@ class RasaSkill(Skill):
                 await self._chain(turn, memory, ask, run)
             else:
                 run.messages.extend(
-                    self._response(f"utter_ask_{form}_{requested}", turn)
-                    or self._response(f"utter_ask_{requested}", turn)
+                    self._response(f"utter_ask_{form}_{requested}", turn, run)
+                    or self._response(f"utter_ask_{requested}", turn, run)
                 )
             return True
         memory.pop("loop", None)
@@ -348,8 +354,9 @@ class RasaSkill(Skill):
             },
             *run.events,
         ]
-        slot_names = list(self.domain.get("slots", {})) or list(turn.state.slots)
-        slots = {name: turn.state.slots.get(name) for name in slot_names}
+        current = run.current_slots(turn)
+        slot_names = list(self.domain.get("slots", {})) or list(current)
+        slots = {name: current.get(name) for name in slot_names}
         slots[REQUESTED_SLOT] = memory.get("requested")
         loop = memory.get("loop")
         tracker = {
@@ -367,19 +374,19 @@ class RasaSkill(Skill):
         return {"next_action": action, "sender_id": turn.user_id, "tracker": tracker, "domain": self.domain,
                 "version": "3.0.0"}  # fmt: skip
 
-    def _response(self, name: str, turn: Turn) -> list[str]:
+    def _response(self, name: str, turn: Turn, run: _TurnRun) -> list[str]:
         variants = self.domain.get("responses", {}).get(name) or []
         if not variants:
             return []
         chosen = _variant(variants, turn.nlu.language)
-        return [self._render(chosen, turn)] if chosen else []
+        return [self._render(chosen, turn, run)] if chosen else []
 
-    def _render(self, message: dict[str, Any], turn: Turn) -> str:
+    def _render(self, message: dict[str, Any], turn: Turn, run: _TurnRun) -> str:
         """A dispatcher message (or domain response variant) as plain text."""
         response = message.get("response") or message.get("template")
         if response and not message.get("text"):
-            return "\n".join(self._response(response, turn))
-        parts = [_fill(message.get("text") or "", turn.state.slots, message)]
+            return "\n".join(self._response(response, turn, run))
+        parts = [_fill(message.get("text") or "", run.current_slots(turn), message)]
         if message.get("image"):
             parts.append(str(message["image"]))
         if message.get("attachment"):

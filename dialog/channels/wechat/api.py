@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import redis
@@ -52,12 +52,12 @@ class WeChatApi:
     def access_token(self) -> str:
         """The cached token, or a new one fetched by exactly one worker at a time."""
         with redis_errors():
-            cached = self.redis.get(self.token_key)
+            cached = self._cached_token()
             if cached:
                 return cached
             try:
                 with self.redis.lock(f"{self.token_key}:refresh", timeout=30, blocking_timeout=30):
-                    cached = self.redis.get(self.token_key)
+                    cached = self._cached_token()
                     if cached:
                         return cached
                     token, expires_in = self._fetch_token()
@@ -66,6 +66,9 @@ class WeChatApi:
             except redis.exceptions.LockError as error:
                 busy = "Another worker is still fetching the access token."
                 raise WeChatApiError(busy, retryable=True) from error
+
+    def _cached_token(self) -> str | None:
+        return cast(str | None, self.redis.get(self.token_key))  # the client decodes responses
 
     def send_text(self, openid: str, text: str) -> None:
         """A customer-service text message to a user (who wrote to the account in the last 48 hours)."""

@@ -64,7 +64,7 @@ class MessageLedger:
             )
 
     @staticmethod
-    def _read(raw: str | None) -> Outcome:
+    def _read(raw: bytes | str | None) -> Outcome:
         if raw is None:  # expired between two calls: nothing more will come of it
             return Outcome(DEFERRED)
         value = json.loads(raw)

@@ -6,8 +6,10 @@
   EncodingAESKey and signed by `msg_signature = sha1(sorted([token, timestamp, nonce, Encrypt]))`;
   the reply is encrypted the same way. Compatible mode accepts plain and encrypted messages, safe
   mode only encrypted ones. The AES part is wechatpy's (with the cryptography backend).
-- XML is parsed by defusedxml with DTDs forbidden (no XXE, no entity bombs). Replies are rendered
-  here rather than by wechatpy, whose renderer does not escape `]]>` inside CDATA.
+- XML is parsed by defusedxml with DTDs forbidden (no XXE, no entity bombs), not by wechatpy's
+  xmltodict parser. Replies are wechatpy's reply classes; their renderer puts each value in a CDATA
+  section as it is, so a value's `]]>` is split across two sections (and characters XML cannot hold
+  dropped) before it is handed over.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from xml.etree.ElementTree import ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.replies import TextReply
 from wechatpy.utils import WeChatSigner
 
 from dialog_core.errors import DialogError, InvalidInput
@@ -210,17 +213,17 @@ def parse_xml(body: bytes) -> dict[str, str]:
 _NOT_XML_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-def _cdata(text: str) -> str:
-    text = _NOT_XML_CHARACTERS.sub("", text)
-    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+def _cdata_safe(text: str) -> str:
+    """`text` as it may stand inside `<![CDATA[...]]>`: `]]>` ends one section and opens the next."""
+    return _NOT_XML_CHARACTERS.sub("", text).replace("]]>", "]]]]><![CDATA[>")
 
 
 def render_text_reply(message: InboundMessage, text: str, now: float | None = None) -> str:
     """A passive text reply to `message`."""
-    return (
-        f"<xml><ToUserName>{_cdata(message.openid)}</ToUserName>"
-        f"<FromUserName>{_cdata(message.account)}</FromUserName>"
-        f"<CreateTime>{int(now or time.time())}</CreateTime>"
-        f"<MsgType>{_cdata('text')}</MsgType>"
-        f"<Content>{_cdata(text)}</Content></xml>"
+    reply = TextReply(
+        source=_cdata_safe(message.account),
+        target=_cdata_safe(message.openid),
+        time=int(now or time.time()),
+        content=_cdata_safe(text),
     )
+    return str(reply.render())

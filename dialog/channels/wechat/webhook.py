@@ -38,21 +38,6 @@ from dialog_core.outbox import OutboundMessage, Outbox
 
 log = logging.getLogger(__name__)
 
-GREETING = "你好！我是 dialog，中文、英文都可以和我聊。\nHi! I'm dialog: chat with me in Chinese or English."
-POLITE = {
-    "zh": {
-        "image": "收到你的图片啦！不过我现在只看得懂文字，用文字告诉我吧。",
-        "voice": "收到你的语音啦！不过我暂时听不懂语音，打字告诉我好吗？",
-        "location": "谢谢你分享位置{label}！不过我现在只能聊文字。",
-        "other": "这种消息我还看不懂，发文字给我吧。",
-    },
-    "en": {
-        "image": "Thanks for the picture! I can only read text for now, though: tell me in words?",
-        "voice": "Thanks for the voice message! I can't listen yet, though: could you type it?",
-        "location": "Thanks for sharing your location{label}! I can only chat in text for now, though.",
-        "other": "I can't read this kind of message yet: send me text, please.",
-    },
-}
 POLL_S = 0.05
 
 
@@ -163,7 +148,7 @@ class WeChatChannel:
         user_id = user_id_for(message.openid)
         try:
             if message.type == "event":
-                return GREETING if message.event == "subscribe" else None
+                return self._welcome() if message.event == "subscribe" else None
             if message.type == "text" or (message.type == "voice" and message.get("Recognition")):
                 text = message.get("Content") if message.type == "text" else message.get("Recognition")
                 refused = self.agent.check_message(user_id, text)  # not counted against the rate
@@ -182,14 +167,19 @@ class WeChatChannel:
             log.exception("wechat message failed")
             return self.agent.editorial.pick("error", "zh")
 
+    def _welcome(self) -> str:
+        """Both languages: a new follower's language is not known yet."""
+        return "\n".join(self.agent.editorial.pick("welcome", language) for language in ("zh", "en"))
+
     def _polite(self, message: InboundMessage, user_id: str) -> str:
         """A kind word for what the agent cannot read, in the language the user last wrote in."""
         history = self.agent.state(user_id).history
         language = detect_language(history[-1].user) if history else "zh"
         kind = message.type if message.type in ("image", "voice", "location") else "other"
         label = message.get("Label")
-        label = (f"（{label}）" if language == "zh" else f" ({label})") if label else ""
-        return POLITE[language][kind].format(label=label)
+        if kind == "location" and label:
+            return self.agent.editorial.pick("cannot_read_named_location", language, label=label)
+        return self.agent.editorial.pick(f"cannot_read_{kind}", language)
 
     def _push_later(self, openid: str, text: str) -> None:
         self.outbox.schedule(

@@ -1,7 +1,8 @@
 """The Agent wires the stages of a turn together; each stage does one job (see `dialog_core.turn`).
 
 respond(): validate -> lock user -> load state (new session after idle) -> understand -> decide ->
-handle (fallbacks on decline or error) -> update state -> save atomically -> unlock -> Reply.
+handle (fallbacks on decline or error) -> update state -> save atomically -> log the turn
+(dialog.feedback.log) -> unlock -> Reply.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from dialog.chat.editorial import EditorialResponses
+from dialog.feedback.log import TurnLog, TurnLogEntry, logged_candidates, new_turn_id
 from dialog.runtime.background import start_up_over
 from dialog.runtime.services import Services
 from dialog.state.store import ConcurrentUpdate, StateStore
@@ -20,7 +23,7 @@ from dialog_core.component import AgentParts, BrokenComponent, Component, Doctor
 from dialog_core.errors import Busy, DialogError, InvalidInput, MessageTooLong, is_valid_text
 from dialog_core.outbox import Outbox
 from dialog_core.settings import Settings
-from dialog_core.state import DialogueState
+from dialog_core.state import DialogueState, TurnRecord
 from dialog_core.turn import EDITORIAL, Handler, HandlerResult, Policy, Reply, Turn, UnderstandingStage
 from skills.registry import SkillRegistry
 
@@ -52,6 +55,7 @@ class Agent:
         self.components = list(components)
         self.broken = list(broken)
         self.updater = StateUpdater(settings.history_max_turns)
+        self.turn_log = TurnLog(self.store, settings.feedback_max_turns)
 
     @classmethod
     def from_settings(
@@ -110,14 +114,13 @@ class Agent:
         with self.store.locked(user_id):
             now = time.time()
             state = self.store.load(user_id, now)
-            closed = (
-                state.start_new_session(now)
-                if state.is_idle(now, self.settings.session_idle_timeout_s)
-                else None
-            )
+            idle = state.is_idle(now, self.settings.session_idle_timeout_s)
+            previous = state.history[-1] if state.history and not idle else None  # in this session
+            closed = state.start_new_session(now) if idle else None
             turn = Turn(user_id, channel, text, state, now)
             result = self._run(turn)
             state = turn.state  # a failed handler may have swapped in its rolled-back snapshot
+            turn_id = state.history[-1].turn_id = new_turn_id()  # the updater recorded this turn last
             with turn.trace.timed("save"):
                 try:
                     self.store.save(state, closed)
@@ -125,14 +128,51 @@ class Agent:
                     raise Busy(
                         "Your conversation changed while I was answering; please send that again."
                     ) from error
+            trace = turn.trace.to_dict()
+            self._log_turn(turn, result, turn_id, trace, previous)
         return Reply(
             text=result.text,
             route=result.route,
             session_id=state.session.id,
+            turn_id=turn_id,
             intent=turn.nlu.intent,
             emotion=turn.nlu.emotion,
-            trace=turn.trace.to_dict(),
+            trace=trace,
         )
+
+    def _log_turn(
+        self,
+        turn: Turn,
+        result: HandlerResult,
+        turn_id: str,
+        trace: dict[str, Any],
+        previous: TurnRecord | None,
+    ) -> None:
+        """Log the answered turn (what the ranker saw, for feedback and the console) and the implicit
+        signals it gives the turn before it. The state is saved already: a failure here is logged and
+        the reply still goes out."""
+        try:
+            candidates, chosen = logged_candidates(trace, result.text)
+            entry = TurnLogEntry(
+                turn_id=turn_id,
+                user_id=turn.user_id,
+                session_id=turn.state.session.id,
+                index=turn.state.history[-1].index,
+                at=turn.now,
+                channel=turn.channel,
+                text=turn.text,
+                reply=result.text,
+                route=result.route,
+                latency_ms=trace["timings_ms"]["total"],
+                candidates=candidates,
+                chosen=chosen,
+                why={key: trace[key] for key in ("decision", "handlers", "timings_ms") if key in trace},
+            )
+            self.turn_log.record(entry)
+            if previous is not None and previous.turn_id:
+                self.turn_log.follow(turn.user_id, previous.turn_id, turn.now, turn.text)
+        except Exception:  # Redis away a moment, or a bug: the answered turn must not fail for it
+            log.warning("turn %s not logged", turn_id, exc_info=True)
 
     def warm_up(self) -> None:
         """A throwaway turn in each language, never saved: what loads on first use (the entity linker's

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     state_ttl_days: float = Field(
         365.0, ge=0, description="A user idle this long is forgotten (state, sessions, profile); 0: never."
     )
+    feedback_max_turns: int = Field(
+        200, ge=1, le=10_000,
+        description="Logged turns kept per user for feedback and the console (the oldest go).",
+    )  # fmt: skip
+    feedback_weight: float = Field(
+        0.5, ge=0,
+        description="`dialog train ranker --with-feedback`: a logged turn's group weighs this against a "
+        "corpus group's 1.",
+    )  # fmt: skip
     lock_lease_s: float = Field(
         6.0, gt=0, description="Per-user lock lease, renewed while the turn runs; a dead worker's expires."
     )
@@ -191,6 +200,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
     api_token: SecretStr | None = Field(None, description="Bearer token required on /v1/* when set.")
+    console_token: SecretStr | None = Field(
+        None,
+        description="Token of the operator console at /console (else api_token); with neither, it is off.",
+    )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies are refused (413).")
     rate_limit_per_minute: int = Field(30, ge=0, description="Messages per user and minute (0: no limit).")
     turn_threads: int = Field(4, ge=1, description="Turns a worker runs at once (more wait their turn).")

@@ -31,6 +31,7 @@ class TurnRecord(BaseModel):
     act: str | None = None  # the user's dialogue act (dialog.understanding.acts)
     subject: str = ""  # what the user's message was about, as a reply names it ("your dog", 猫)
     disclosure: str = ""  # the kind of news it told, if any (loss, illness, feelings...)
+    turn_id: str | None = None  # its entry in the turn log (dialog.feedback.log), which the next turn updates
 
 
 class EmotionPoint(BaseModel):

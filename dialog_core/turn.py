@@ -145,6 +145,7 @@ class Reply(BaseModel):
     text: str
     route: str
     session_id: str
+    turn_id: str = ""  # the turn log's id of this turn, to rate it by; empty: no turn ran (an empty message)
     intent: Intent = Field(default_factory=Intent)
     emotion: Emotion = Field(default_factory=Emotion)
     trace: dict[str, Any] = Field(default_factory=dict)

@@ -20,7 +20,7 @@ from skills.registry import SkillRegistry
 from tests.conftest import run_dialog
 
 SAMPLE = Path(__file__).parent / "sample_component"
-BUILT_IN = ["knowledge", "skills", "understanding", "core chat", "dialogue"]
+BUILT_IN = ["knowledge", "skills", "understanding", "core chat", "dialogue", "feedback"]
 
 
 @pytest.fixture(scope="module")

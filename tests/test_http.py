@@ -18,7 +18,7 @@ def chat(server: ServeProcess, user: str, text: str, **extra: object) -> httpx.R
 def test_chat_returns_the_contract_fields(serve, user_id: str) -> None:
     server = serve()
     body = chat(server, user_id, "hello").json()
-    assert set(body) == {"reply", "route", "session_id", "intent", "emotion"}
+    assert set(body) == {"reply", "route", "session_id", "turn_id", "intent", "emotion"}
     assert body["route"] == "editorial" and body["reply"] and body["session_id"]
     explained = chat(server, user_id, "why?", explain=True).json()
     assert explained["trace"]["decision"]["route"] == "chitchat"

@@ -125,7 +125,7 @@ def test_idle_users_expire_after_the_retention_period(own_home: Path) -> None:
         agent.respond(user, "hello")
         agent.reset(user)  # a finished session's summary is kept, and expires alike
         keys = agent.store.user_keys(user)
-        assert {key.rsplit(":", 1)[1] for key in keys} == {"state", "sessions"}
+        assert {key.rsplit(":", 1)[1] for key in keys} == {"state", "sessions", "turns", "turn_ids"}
         assert all(0 < agent.services.redis.pttl(key) <= ttl_s * 1000 for key in keys)
         time.sleep(ttl_s + 0.5)
         assert agent.store.user_keys(user) == []
@@ -138,6 +138,6 @@ def test_without_retention_nothing_expires(own_home: Path) -> None:
     agent = Agent.from_settings(Settings(home=own_home, state_ttl_days=0), skills=SkillRegistry())
     try:
         agent.respond("kept-user", "hello")
-        assert [agent.services.redis.ttl(key) for key in agent.store.user_keys("kept-user")] == [-1]
+        assert [agent.services.redis.ttl(key) for key in agent.store.user_keys("kept-user")] == [-1] * 3
     finally:
         agent.close()

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -26,11 +26,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dialog.agent import Agent
 from dialog.channels import metrics
+from dialog.channels.console import console_router
 from dialog.channels.limits import BodyLimit, RateLimited, RateLimiter
 from dialog.channels.logs import JsonFormatter, secret_values, trace_id
 from dialog.channels.observe import RequestContext
 from dialog.channels.wechat.protocol import WeChatConfig
 from dialog.channels.wechat.webhook import WeChatChannel, wechat_router
+from dialog.feedback.log import LAST, as_json
 from dialog_core.errors import AuthError, DialogError
 from dialog_core.outbox import Outbox
 from dialog_core.settings import Settings
@@ -40,7 +42,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """A bilingual (Chinese/English) dialogue agent.
 
-`POST /v1/chat` answers one message; `/wechat` is the WeChat Official Account webhook.
+`POST /v1/chat` answers one message; `POST /v1/feedback` rates a reply; `/wechat` is the WeChat
+Official Account webhook.
 When `DIALOG_API_TOKEN` is set, `/v1/*` needs `Authorization: Bearer <token>`.
 Errors are `{"error": "<one sentence>"}`."""
 
@@ -57,9 +60,32 @@ class ChatResponse(BaseModel):
     reply: str
     route: str = Field(description="chitchat, kbqa, skill:<name>, editorial or topic.")
     session_id: str
+    turn_id: str | None = Field(
+        None,
+        description="The turn's id, to rate the reply with `POST /v1/feedback`; none for an empty message.",
+    )
     intent: Intent
     emotion: Emotion
     trace: dict[str, Any] | None = Field(None, description="With `explain`: how the reply was chosen.")
+
+
+class FeedbackRequest(BaseModel):
+    user_id: str = Field(min_length=1, description="The user whose reply is rated.")
+    turn_id: str = Field(
+        LAST, description="The `turn_id` of a `POST /v1/chat` reply, or `last`: their latest."
+    )
+    rating: int = Field(strict=True, description="+1 (good) or -1 (bad).")
+    comment: str = Field("", description="Optional, in the user's words (the first 500 characters are kept).")
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"user_id": "ada", "turn_id": "last", "rating": 1, "comment": ""}]}
+    }
+
+
+class FeedbackResponse(BaseModel):
+    turn_id: str
+    rating: int
+    comment: str
 
 
 class ErrorBody(BaseModel):
@@ -69,9 +95,10 @@ class ErrorBody(BaseModel):
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         401: "A bearer token is required (DIALOG_API_TOKEN is set) and was missing or wrong.",
+        404: "No such turn of this user's: unknown, another user's, expired, or none yet (`last`).",
         409: "The user's previous message is still being answered.",
         413: "The message or the request body is too long.",
-        422: "The request is malformed.",
+        422: "The request is malformed (or, for feedback, the rating is not +1 or -1).",
         429: "The user sent too many messages this minute (see Retry-After).",
         503: "Redis or the graph is unreachable.",
     }
@@ -110,6 +137,7 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
     app.add_middleware(UserPaths)
     app.add_middleware(RequestContext)  # outermost: it sees every response, and unexpected errors
     app.include_router(wechat_router())
+    app.include_router(console_router(settings))  # /console, off unless a token is set
 
     masking = JsonFormatter(secret_values(settings))  # /healthz is public: no credential in its words
     bearer = HTTPBearer(auto_error=False, description="DIALOG_API_TOKEN, when it is set.")
@@ -168,10 +196,20 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
             reply=reply.text,
             route=reply.route,
             session_id=reply.session_id,
+            turn_id=reply.turn_id or None,
             intent=reply.intent,
             emotion=reply.emotion,
             trace={"trace_id": trace_id.get(), **reply.trace} if body.explain else None,
         )
+
+    @app.post(
+        "/v1/feedback", response_model=FeedbackResponse, responses=_errors(401, 404, 409, 413, 422, 503),
+        summary="Rate a reply (+1 good, -1 bad), with an optional comment", **v1,
+    )  # fmt: skip
+    def feedback(body: FeedbackRequest, agent: AgentDep) -> FeedbackResponse:
+        agent.store.validate_user_id(body.user_id)
+        entry = agent.turn_log.rate(body.user_id, body.turn_id, body.rating, body.comment)
+        return FeedbackResponse(turn_id=entry.turn_id, rating=body.rating, comment=entry.comment)
 
     UserId = Annotated[str, Depends(path_user_id)]
 
@@ -186,6 +224,18 @@ def create_app(settings: Settings | None = None, agent: Agent | None = None) -> 
         agent.store.validate_user_id(user_id)
         due = Outbox(agent.services.redis, agent.settings).take_due("api", user_id)
         return {"messages": [message.model_dump(include={"id", "text", "kind", "due_at"}) for message in due]}
+
+    @app.get(
+        "/v1/users/{user_id}/turns", responses=_errors(401, 422, 503),
+        summary="The user's logged turns, oldest first: reply, route, candidates, rating, signals", **v1,
+    )  # fmt: skip
+    def turns(
+        user_id: UserId,
+        agent: AgentDep,
+        limit: Annotated[int | None, Query(ge=1, description="The newest n.")] = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        agent.store.validate_user_id(user_id)
+        return {"turns": [as_json(entry) for entry in agent.turn_log.turns(user_id, limit)]}
 
     @app.post("/v1/users/{user_id}/reset", summary="Start a new session (the profile stays)", **v1)
     def reset(user_id: UserId, agent: AgentDep) -> dict[str, str]:

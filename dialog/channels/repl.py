@@ -10,6 +10,7 @@ both leave cleanly.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -25,6 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dialog.agent import Agent
+from dialog.understanding import detect_language
 from dialog_core.errors import DialogError
 from dialog_core.outbox import Outbox
 from dialog_core.turn import Reply
@@ -36,14 +38,23 @@ POLL_S = 1.0
 TYPING_AFTER_S = 0.4  # a turn slower than this (the neural generator writing) shows that the bot types
 MAX_CANDIDATES = 10
 _COMMAND = re.compile(r"/[a-z]+")  # "/whyy" is a mistyped command, "/ hi" or "/-:" a message
+RATINGS = {"/good": 1, "/bad": -1}  # commands with an optional comment after them
+THANKS = {
+    ("en", 1): "Thanks — noted as good.",
+    ("en", -1): "Thanks — noted as bad; I'll try to do better.",
+    ("zh", 1): "谢谢，已记下：回答得好。",
+    ("zh", -1): "谢谢，已记下：回答得不好，我会改进。",
+}
 HELP = """Commands:
-  /why      how the last reply was chosen: route, reason, candidates and their scores
-  /profile  what I remember about you
-  /forget   forget what you told me about yourself (name, likes, city, job)
-  /state    the stored dialogue state
-  /reset    start a new session (your profile stays)
-  /help     this text
-  /quit     leave (Ctrl-D and Ctrl-C work too)
+  /why             how the last reply was chosen: route, reason, candidates and their scores
+  /good [comment]  the last reply was good (the comment is optional)
+  /bad [comment]   the last reply was bad
+  /profile         what I remember about you
+  /forget          forget what you told me about yourself (name, likes, city, job)
+  /state           the stored dialogue state
+  /reset           start a new session (your profile stays)
+  /help            this text
+  /quit            leave (Ctrl-D and Ctrl-C work too)
 A pasted block of several lines is one message; Esc Enter starts a new line."""
 
 
@@ -80,6 +91,7 @@ class Repl:
         self.console = console
         self.outbox = Outbox(agent.services.redis, agent.settings)
         self.last: Reply | None = None
+        self.last_turn: Reply | None = None  # the last reply to a turn (what /good and /bad rate)
         self._stop = threading.Event()
         self.commands: dict[str, Callable[[], None]] = {
             "/why": self.why,
@@ -117,9 +129,15 @@ class Repl:
         command = line.strip().lower()
         if command in ("/quit", "/exit", "/q"):
             return False
-        if command in self.commands:
+        word = command.split(" ", 1)[0]
+        action: Callable[[], None] | None
+        if word in RATINGS:  # "/good" or "/bad", then a comment as the user wrote it
+            command, action = word, functools.partial(self.rate, RATINGS[word], line.strip()[len(word) :])
+        else:
+            action = self.commands.get(command)
+        if action is not None:
             try:
-                self.commands[command]()
+                action()
             except Exception:  # a display bug must not end the user's chat
                 log.exception("REPL command %s failed", command)
                 self.console.print(f"[red]{command} failed; the details are in the log file.[/red]")
@@ -133,6 +151,8 @@ class Repl:
         except DialogError as error:
             self.console.print(f"[red]{escape(str(error))}[/red]")
             return True
+        if self.last.turn_id:  # not the prompt an empty message gets
+            self.last_turn = self.last
         self.console.print(
             f"[bold cyan]bot>[/bold cyan] {escape(self.last.text)}  [dim]({escape(self.last.route)})[/dim]"
         )
@@ -217,8 +237,22 @@ class Repl:
         except DialogError as error:
             self.console.print(f"[red]{escape(str(error))}[/red]")
             return
-        self.last = None
+        self.last = self.last_turn = None
         self.console.print(f"New session {state.session.id[:8]}. 新的会话开始了。")
+
+    def rate(self, rating: int, comment: str = "") -> None:
+        """/good and /bad: rate the last reply, and say thanks in the language of that turn."""
+        if self.last_turn is None:
+            self.console.print("Nothing to rate yet. 还没有可以评价的回复。")
+            return
+        try:
+            self.agent.turn_log.rate(self.user_id, self.last_turn.turn_id, rating, comment)
+        except DialogError as error:
+            self.console.print(f"[red]{escape(str(error))}[/red]")
+            return
+        said = self.last_turn.trace.get("understanding", {}).get("language")
+        language = said if said in ("en", "zh") else detect_language(self.last_turn.text)
+        self.console.print(THANKS[language, rating])
 
 
 @contextlib.contextmanager

@@ -1,9 +1,10 @@
-"""`dialog index build`, `dialog train generator|matcher|ranker`, `dialog generator serve`."""
+"""`dialog index build`, `dialog train generator|matcher|ranker`, `dialog generator serve`,
+`dialog corpus add-from-feedback`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,8 +12,13 @@ from rich.table import Table
 from dialog_core import cli as base
 from dialog_core.cli import progress_bar
 
+if TYPE_CHECKING:
+    from dialog.feedback.training import FeedbackGroups
+    from dialog_core.settings import Settings
+
 index_app = typer.Typer(help="The core-chat retrieval index.", no_args_is_help=True)
 generator_app = typer.Typer(help="The neural generator's model as a shared service.", no_args_is_help=True)
+corpus_app = typer.Typer(help="The data dir's own corpora (approved replies).", no_args_is_help=True)
 
 
 @index_app.command("build")
@@ -78,14 +84,25 @@ def train_matcher() -> None:
     )
 
 
-def train_ranker() -> None:
+def train_ranker(
+    with_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--with-feedback",
+            help="Also train on the logged turns' feedback (weighed by feedback_weight); publish only a "
+            "ranker no worse than the current one on the held-out split.",
+        ),
+    ] = False,
+) -> None:
     """Train the LightGBM ranker; print held-out NDCG@1 / R@1 and feature importances."""
     from dialog.chat import training
 
     settings = base.load_settings()
     base.log_to_file(settings)
-    with base.user_errors(), progress_bar() as report:
-        meta = training.train_ranker(settings, progress=report)
+    with base.user_errors():
+        feedback = logged_feedback(settings) if with_feedback else None
+        with progress_bar() as report:
+            meta = training.train_ranker(settings, progress=report, feedback=feedback)
     groups = meta["groups"]
     base.out.print(
         f"ranker: {groups['train']} training groups, {groups['calibration']} calibration groups, "
@@ -95,11 +112,84 @@ def train_ranker() -> None:
     for name, metrics in meta["heldout"].items():
         table.add_row(name, f"{metrics['ndcg@1']:.4f}", f"{metrics['r@1']:.4f}")
     base.out.print(table)
+    if "feedback" in meta:
+        print_feedback(meta["feedback"])
+    if meta.get("refused"):
+        base.err.print(f"[red]{meta['refused']}[/red]")
+        raise typer.Exit(1)
     base.out.print(f"1 true reply among 10 (9 random held-out replies), R@1: {meta['one_in_ten_r@1']:.4f}")
     importances = Table("feature", "gain share", title="feature importances")
     for name, share in meta["importances"].items():
         importances.add_row(name, f"{share:.4f}")
     base.out.print(importances)
+
+
+def logged_feedback(settings: Settings) -> FeedbackGroups:
+    from dialog.feedback.training import from_log
+    from dialog.runtime.services import Services
+
+    services = Services.connect(settings)
+    try:
+        return from_log(settings, services)
+    finally:
+        services.close()
+
+
+def print_feedback(feedback: dict[str, Any]) -> None:
+    """The feedback trained on, and the current and new ranker on both held-out sets."""
+    from dialog.feedback.training import described
+
+    groups = feedback["groups"]
+    turns = described(feedback["turns"])
+    base.out.print(
+        f"feedback: {turns}; {groups['train']} groups trained on (weight {feedback['weight']} each), "
+        f"{groups['heldout']} in the held-out log slice (its users are never trained on)"
+    )
+    table = Table("ranker", "held-out split NDCG@1", "R@1", "held-out log slice NDCG@1", "R@1",
+                  title="the current ranker and the new one")  # fmt: skip
+    for name in ("current", "new"):
+        found = feedback[name]
+        if found is None:
+            table.add_row(name, "none on today's features", "", "", "")
+            continue
+        split, log = found["heldout split"], found["heldout log slice"]
+        cells = [f"{split['ndcg@1']:.4f}", f"{split['r@1']:.4f}"]
+        cells += [f"{log['ndcg@1']:.4f}", f"{log['r@1']:.4f}"] if log else ["-", "-"]
+        table.add_row(name, *cells)
+    base.out.print(table)
+
+
+@corpus_app.command("add-from-feedback")
+def corpus_add_from_feedback(
+    include_user_ratings: Annotated[
+        bool,
+        typer.Option(
+            "--include-user-ratings", help="Also the replies users rated +1 (else operators' only)."
+        ),
+    ] = False,
+) -> None:
+    """Add the replies rated +1 by an operator to the data dir's corpus of approved replies."""
+    from dialog.feedback.corpus import add_from_feedback
+    from dialog.feedback.log import TurnLog
+    from dialog.runtime.services import Services
+    from dialog.state.store import StateStore
+
+    settings = base.load_settings()
+    base.log_to_file(settings)
+    with base.user_errors():
+        services = Services.connect(settings)
+        try:
+            log = TurnLog(StateStore(services.redis, settings), settings.feedback_max_turns)
+            result = add_from_feedback(settings.home, log, include_user_ratings)
+        finally:
+            services.close()
+    skipped = ", ".join(f"{count} {why}" for why, count in result.skipped.items())
+    base.out.print(
+        f"added {result.added} approved pairs to {result.path}"
+        + (f" (left out: {skipped})" if skipped else "")
+    )
+    if result.added:
+        base.out.print("run `dialog index build`, then `dialog train ranker`, to serve them")
 
 
 @generator_app.command("serve")

@@ -1,8 +1,12 @@
 """Paired conversation data: loaders, de-duplication and the deterministic splits.
 
 Formats: chatterbot-corpus YAML (`conversations:` lists, each line answering the one before),
-JSONL (`{"query", "response"}` or `{"turns": [...]}`, optional `"category"`), and CSV with
-`query,response` columns (optional `category`). A bad file raises CorpusError naming file and line.
+JSONL (`{"query", "response"}`, optional `"context"`: the utterances before the query, oldest first;
+or `{"turns": [...]}`; optional `"category"`), and CSV with `query,response` columns (optional
+`category`). A bad file raises CorpusError naming file and line.
+
+Besides the shipped corpora and the files named, an index includes the data dir's own corpus of
+approved replies, `<home>/corpora/approved.jsonl` (`dialog corpus add-from-feedback`), when it exists.
 """
 
 from __future__ import annotations
@@ -65,6 +69,17 @@ def default_corpus_files() -> list[Path]:
         PERSONA_FILE,
         *PERSONA_TALK_FILES,
     ]
+
+
+def approved_corpus_file(home: Path) -> Path:
+    """The operator corpus of approved replies (dialog.feedback.corpus)."""
+    return home / "corpora" / "approved.jsonl"
+
+
+def home_corpus_files(home: Path) -> list[Path]:
+    """The data dir's own corpora that an index includes by default: the approved replies, if any."""
+    approved = approved_corpus_file(home)
+    return [approved] if approved.is_file() else []
 
 
 def reviewed(pairs: Iterable[Pair]) -> list[Pair]:
@@ -181,7 +196,12 @@ def _load_jsonl(path: Path, text: str) -> Iterator[Pair]:
         query, response = _clean(record.get("query")), _clean(record.get("response"))
         if query is None or response is None:
             raise CorpusError(f"{path}, line {number}: expected non-empty 'query' and 'response' texts.")
-        yield Pair(query, response, (), category, source)
+        context = record.get("context") or []
+        cleaned = [_clean(c) for c in context] if isinstance(context, list) else [None]
+        if None in cleaned:
+            raise CorpusError(f"{path}, line {number}: 'context' must list non-empty texts.")
+        kept = tuple(c for c in cleaned if c is not None)[-CONTEXT_TURNS:]
+        yield Pair(query, response, kept, category, source)
 
 
 def _load_csv(path: Path, text: str) -> Iterator[Pair]:

@@ -163,19 +163,21 @@ def matrix(groups: Sequence[Group]) -> tuple[np.ndarray, np.ndarray, list[int]]:
 
 
 def train(
-    fit: Sequence[Group], calibrate: Sequence[Group], seed: int = 7
+    fit: Sequence[Group], calibrate: Sequence[Group], seed: int = 7, weights: Sequence[float] | None = None
 ) -> tuple[lightgbm.Booster, tuple[float, float]]:
-    """A LambdaRank model, and a logistic calibration of its raw score into P(true reply)."""
+    """A LambdaRank model, and a logistic calibration of its raw score into P(true reply). `weights`:
+    one per group of `fit` (LambdaRank scales each candidate's gradient by its weight)."""
     import lightgbm
     from sklearn.linear_model import LogisticRegression
 
     x, y, sizes = matrix(fit)
+    rows = None if weights is None else np.repeat(np.asarray(weights, dtype=np.float64), sizes)
     model = lightgbm.LGBMRanker(
         objective="lambdarank", n_estimators=250, learning_rate=0.05, num_leaves=15, min_child_samples=20,
         subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed, deterministic=True,
         force_row_wise=True, n_jobs=2, verbose=-1,
     )  # fmt: skip
-    model.fit(x, y, group=sizes, feature_name=list(FEATURES))
+    model.fit(x, y, group=sizes, sample_weight=rows, feature_name=list(FEATURES))
     xc, yc, _ = matrix(calibrate)
     raw = np.asarray(model.booster_.predict(xc)).reshape(-1, 1)
     logistic = LogisticRegression().fit(raw, (yc == 2).astype(int))

@@ -7,8 +7,9 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from dialog_core.text import key
 
 if TYPE_CHECKING:
     from dialog.chat.index import RetrievalIndex
+    from dialog.chat.ranker import Group, LightGBMRanker
+    from dialog.feedback.training import FeedbackGroups
     from dialog_core.services import Services
 from dialog.understanding.basic import detect_language
 
@@ -45,10 +48,12 @@ def build_index(
     splitter: Splitter | None = None,
     services: Services | None = None,
 ) -> dict:
-    """With `services`, the vectors also go to the shared Redis vector set (settings permitting)."""
-    from dialog.chat.corpus import load_corpora
+    """With `services`, the vectors also go to the shared Redis vector set (settings permitting). The
+    data dir's approved replies (`<home>/corpora/approved.jsonl`) are indexed too when they exist."""
+    from dialog.chat.corpus import home_corpus_files, load_corpora
     from dialog.chat.index import RetrievalIndex
 
+    corpus_files = [*corpus_files, *(p for p in home_corpus_files(settings.home) if p not in corpus_files)]
     load_corpora(corpus_files)  # a malformed file fails here, before the slow model load
     parts = Parts(settings, services=services)
     return RetrievalIndex.build(
@@ -81,10 +86,47 @@ def train_ranker(
     progress: Progress | None = None,
     seed: int = 7,
     max_train_queries: int = MAX_TRAIN_QUERIES,
+    feedback: FeedbackGroups | None = None,
 ) -> dict:
     """Groups from the indexed queries (each masked from its own search): train on 80%, calibrate the
-    score on 20%, evaluate on the held-out split."""
-    from dialog.chat import generated_replies, ranker
+    score on 20%, evaluate on the held-out split; publish. With `feedback` (dialog.feedback.training),
+    its groups train too (weighed by `feedback_weight`), the current ranker and the new one are
+    evaluated on both held-out sets, and a new ranker worse on the held-out split is not published
+    (the meta's "refused" says so in one sentence)."""
+    if feedback is not None and not feedback.train:
+        from dialog.feedback.training import described
+
+        raise artifacts.ArtifactError(
+            f"No logged turn makes a training group yet ({described(feedback.counts)}); "
+            "train without --with-feedback."
+        )
+    corpus = corpus_groups(settings, progress, seed, max_train_queries)
+    return fit_ranker(settings, corpus, feedback, seed)
+
+
+@dataclass
+class CorpusGroups:
+    """The featurised groups of the corpora, made once for every ranker fitted on them."""
+
+    parts: Parts
+    fit: list[Group]
+    calibration: list[Group]
+    test_selection: list[Group]
+    test_retrieval: list[Group]
+    heldout: list[Pair]  # the held-out pairs evaluated (1 in 10)
+
+    @property
+    def test(self) -> list[Group]:
+        return self.test_selection + self.test_retrieval
+
+
+def corpus_groups(
+    settings: Settings,
+    progress: Progress | None = None,
+    seed: int = 7,
+    max_train_queries: int = MAX_TRAIN_QUERIES,
+) -> CorpusGroups:
+    from dialog.chat import generated_replies
     from dialog.chat.ranker import GroupBuilder
 
     parts = Parts(settings)
@@ -114,38 +156,111 @@ def train_ranker(
         raise artifacts.ArtifactError("Too few queries to train and evaluate a ranker; add corpus pairs.")
     random.Random(seed).shuffle(groups)
     cut = max(1, len(groups) // 5)
-    booster, calibration = ranker.train(groups[cut:], groups[:cut], seed)
+    return CorpusGroups(parts, groups[cut:], groups[:cut], test_selection, test_retrieval, heldout)
+
+
+def fit_ranker(
+    settings: Settings,
+    corpus: CorpusGroups,
+    feedback: FeedbackGroups | None = None,
+    seed: int = 7,
+    publish: bool = True,
+) -> dict:
+    """Train on the corpus groups (and the feedback's, weighed), evaluate, and publish unless refused
+    (see `train_ranker`) or `publish` is False."""
+    from dialog.chat import ranker
+
+    current = current_ranker(settings.home) if feedback is not None else None
+    fit, weights = list(corpus.fit), None
+    if feedback is not None:
+        fit += feedback.train
+        weights = [1.0] * len(corpus.fit) + [settings.feedback_weight] * len(feedback.train)
+    booster, calibration = ranker.train(fit, corpus.calibration, seed, weights)
     trained = ranker.LightGBMRanker(booster, calibration, {})
     scorers: dict[str, Callable[[ranker.Group], Sequence[float]]] = {
         "ranker": lambda g: list(trained.raw(g.candidates)),
         "dense_qc only": lambda g: _feature(g.candidates, "dense_qc"),
         "token_overlap only": lambda g: _feature(g.candidates, "token_overlap"),
     }
-    test = test_selection + test_retrieval
+    test, test_retrieval = corpus.test, corpus.test_retrieval
     heldout_metrics = {
         **{name: ranker.evaluate(scorer, test) for name, scorer in scorers.items()},
         "random order": ranker.random_order(test),
-        "ranker, selection groups": ranker.evaluate(scorers["ranker"], test_selection),
+        "ranker, selection groups": ranker.evaluate(scorers["ranker"], corpus.test_selection),
         "ranker, retrieval groups": ranker.evaluate(scorers["ranker"], test_retrieval),
         "random order, retrieval groups": ranker.random_order(test_retrieval),
     }
-    hits = one_in_ten_hits(lambda ctx, cands: list(trained.raw(cands)), parts, heldout, seed)
-    one_of_ten = round(float(np.mean(list(hits.values()))), 4)
-    per_source = {
-        source: round(float(np.mean([hits[k] for k in {key(p.query) for p in queries}])), 4)
-        for source, queries in by_source(heldout).items()
-    }
-    meta = {
-        "groups": {"train": len(groups) - cut, "calibration": cut, "heldout": len(test)},
+    meta: dict[str, Any] = {
+        "groups": {"train": len(corpus.fit), "calibration": len(corpus.calibration), "heldout": len(test)},
         "heldout": heldout_metrics,
-        "one_in_ten_r@1": one_of_ten,
-        "one_in_ten_r@1_by_source": per_source,
-        "generator_candidates": sum(c.source == "neural" for g in groups for c in g.candidates),
-        "matcher": parts.matcher is not None,
+        "generator_candidates": sum(
+            c.source == "neural" for g in [*corpus.fit, *corpus.calibration] for c in g.candidates
+        ),
+        "matcher": corpus.parts.matcher is not None,
         "importances": ranker.importances(booster),
     }
-    ranker.save(settings.home, booster, calibration, meta)
+    if feedback is not None:
+        meta["feedback"] = compared(settings, corpus, feedback, current, trained)
+        meta["refused"] = refusal(meta["feedback"])
+        if meta["refused"]:
+            return meta
+    hits = one_in_ten_hits(lambda ctx, cands: list(trained.raw(cands)), corpus.parts, corpus.heldout, seed)
+    meta["one_in_ten_r@1"] = round(float(np.mean(list(hits.values()))), 4)
+    meta["one_in_ten_r@1_by_source"] = {
+        source: round(float(np.mean([hits[k] for k in {key(p.query) for p in queries}])), 4)
+        for source, queries in by_source(corpus.heldout).items()
+    }
+    if publish:
+        ranker.save(settings.home, booster, calibration, meta)
     return meta
+
+
+def current_ranker(home: Path) -> LightGBMRanker | None:
+    """The published ranker, if there is one on today's features."""
+    from dialog.chat.ranker import LightGBMRanker
+
+    try:
+        return LightGBMRanker.load(home)
+    except artifacts.ArtifactError:
+        return None
+
+
+def compared(settings: Settings, corpus: CorpusGroups, feedback: FeedbackGroups,
+             current: LightGBMRanker | None, trained: LightGBMRanker) -> dict[str, Any]:  # fmt: skip
+    """The feedback used, and the current and the new ranker on the held-out split and on the
+    held-out slice of the logs."""
+    from dialog.chat import ranker
+
+    def metrics(model: LightGBMRanker) -> dict[str, dict[str, float] | None]:
+        score = lambda g: list(model.raw(g.candidates))  # noqa: E731
+        log = ranker.evaluate(score, feedback.heldout) if feedback.heldout else None
+        return {"heldout split": ranker.evaluate(score, corpus.test), "heldout log slice": log}
+
+    return {
+        "weight": settings.feedback_weight,
+        "turns": dict(feedback.counts),
+        "groups": {"train": len(feedback.train), "heldout": len(feedback.heldout)},
+        "current": metrics(current) if current is not None else None,
+        "new": metrics(trained),
+    }
+
+
+def refusal(comparison: dict[str, Any]) -> str | None:
+    """One sentence when the new ranker is worse than the current one on the held-out split: a lower
+    R@1, or the same R@1 and a lower NDCG@1."""
+    if comparison["current"] is None:
+        return None
+    new, now = comparison["new"]["heldout split"], comparison["current"]["heldout split"]
+    if (new["r@1"], new["ndcg@1"]) >= (now["r@1"], now["ndcg@1"]):
+        return None
+    if new["r@1"] < now["r@1"]:
+        figures = f"R@1 {new['r@1']:.4f} < {now['r@1']:.4f}"
+    else:
+        figures = f"R@1 {new['r@1']:.4f} as before, NDCG@1 {new['ndcg@1']:.4f} < {now['ndcg@1']:.4f}"
+    return (
+        f"The ranker trained with feedback is worse on the held-out split ({figures}); "
+        "the current ranker stays."
+    )
 
 
 def ranker_split(index: RetrievalIndex, seed: int = 7) -> list[Pair]:

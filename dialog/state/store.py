@@ -221,11 +221,11 @@ class StateStore:
         """Keep an unreadable state aside for inspection and start afresh, rather than lock the user out."""
         log.error("unreadable state for a user; moved to the 'corrupt' key and starting a new one")
         with redis_errors():
-            self.redis.set(self.key(user_id, "corrupt"), stored, ex=self._ttl_s())
+            self.redis.set(self.key(user_id, "corrupt"), stored, ex=self.ttl_s())
         fresh = DialogueState.new(user_id, now)
         with redis_errors():
             fresh.revision = int(self.redis.hget(self.key(user_id, "state"), "rev") or 0)
         return fresh
 
-    def _ttl_s(self) -> int | None:
+    def ttl_s(self) -> int | None:
         return int(self.settings.state_ttl_days * 86_400) or None

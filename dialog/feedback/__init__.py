@@ -1,0 +1,1 @@
+"""Feedback: the turn log (what each turn showed and how it was received), ratings, and learning from them."""

@@ -62,10 +62,10 @@ def test_odd_user_ids_stay_inside_their_own_key_space(agent: Agent, odd_id: str)
     before = set(store.redis.scan_iter(match="*"))
     agent.respond(odd_id, "hello")
     new_keys = set(store.redis.scan_iter(match="*")) - before
-    assert new_keys == {store.key(odd_id, "state")}
-    key = next(iter(new_keys))
-    tag = key[key.index("{") + 1 : key.index("}")]
-    assert "{" not in tag and ":" not in tag.removeprefix("u:") and "*" not in tag
+    assert new_keys == {store.key(odd_id, kind) for kind in ("state", "turns", "turn_ids")}  # + the turn log
+    for key in new_keys:
+        tag = key[key.index("{") + 1 : key.index("}")]
+        assert "{" not in tag and ":" not in tag.removeprefix("u:") and "*" not in tag
     assert agent.state(odd_id).history[-1].user == "hello"
 
 
